@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/docket/docket/internal/docket"
+	"github.com/docket/docket/internal/postgres"
+	"github.com/docket/docket/internal/rabbitmq"
+)
+
+// worker consumes the partitions and processes each user's requests in
+// order. A test starts one with newWorker and run.
+type worker struct {
+	cfg      config
+	log      *slog.Logger
+	db       *postgres.DB
+	proc     *postgres.Processing
+	consumer *rabbitmq.Consumer
+	http     *http.Server
+
+	// work bounds in-flight processing: cancelled ShutdownTimeout after a
+	// shutdown begins, so a long request is handed back, not waited on.
+	work     context.Context
+	stopWork context.CancelFunc
+	stopping atomic.Bool
+}
+
+func newWorker(ctx context.Context, cfg config, log *slog.Logger, dbWait time.Duration) (*worker, error) {
+	db, err := postgres.Open(ctx, cfg.Postgres, dbWait, log)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{cfg: cfg, log: log, db: db}
+	w.proc = postgres.NewProcessing(db)
+	w.consumer = rabbitmq.NewConsumer(cfg.RabbitMQ, log)
+	w.work, w.stopWork = context.WithCancel(context.Background())
+	return w, nil
+}
+
+// run serves metrics on ln and consumes until ctx is cancelled, then shuts
+// down: no new deliveries, in-flight requests get ShutdownTimeout to finish
+// (then they are handed back unacked), queued ones are handed back at once.
+func (w *worker) run(ctx context.Context, ln net.Listener) error {
+	w.http = &http.Server{Handler: w.routes(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := w.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			w.log.Error("metrics listener", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		w.stopping.Store(true)
+		t := time.NewTimer(w.cfg.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			w.log.Warn("shutdown timeout: handing back requests still running")
+			w.stopWork()
+		case <-w.work.Done():
+		}
+	}()
+	err := w.consumer.Run(ctx, w.handlePartition)
+	w.stopWork()
+	w.proc.Close()
+	hctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err = errors.Join(err, w.http.Shutdown(hctx))
+	w.db.Close()
+	return err
+}
+
+type job struct {
+	msg docket.Message
+	d   amqp.Delivery
+}
+
+// handlePartition dispatches one partition's deliveries to per-user lanes
+// until the deliveries end: the consumer was cancelled (shutdown) or its
+// channel died. On a dead channel in-flight work stops at once, since its
+// ack can no longer land and the broker redelivers it elsewhere.
+func (w *worker) handlePartition(pctx context.Context, partition int, deliveries <-chan amqp.Delivery) {
+	jctx, cancel := context.WithCancel(w.work)
+	defer cancel()
+	go func() {
+		<-pctx.Done()
+		if !w.stopping.Load() {
+			cancel()
+		}
+	}()
+	l := newLanes(func(j job) {
+		deliveriesInFlight.Dec()
+		w.settle(j, w.process(jctx, j.msg))
+	})
+	for d := range deliveries {
+		m, err := docket.DecodeMessage(d.Body)
+		if err != nil {
+			unknownMessages.Inc()
+			w.log.Error("undecodable message; dead-lettering it", "partition", partition, "err", err)
+			_ = d.Reject(false)
+			continue
+		}
+		deliveriesInFlight.Inc()
+		l.dispatch(m.UserID, job{msg: m, d: d})
+	}
+	dropped := l.stop()
+	deliveriesInFlight.Add(-float64(len(dropped)))
+	w.log.Info("partition consumer ended", "partition", partition, "handed_back", len(dropped))
+}
+
+func (w *worker) settle(j job, out outcome) {
+	var err error
+	switch out {
+	case ack:
+		err = j.d.Ack(false)
+	case reject:
+		err = j.d.Reject(false)
+	case abandon:
+		return // unacked: the broker redelivers it when the channel closes
+	}
+	if err != nil {
+		w.log.Debug("settle delivery", "request", j.msg.ID, "err", err)
+	}
+}
+
+func (w *worker) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		metrics.WritePrometheus(rw, true)
+	})
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(rw, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		if err := w.db.Ping(r.Context()); err != nil || !w.consumer.Connected() {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(rw, `{"error":{"code":"unavailable","message":"The database or the broker is not reachable."}}`)
+			return
+		}
+		fmt.Fprint(rw, `{"status":"ready"}`)
+	})
+	return mux
+}
+
+// servePprof serves net/http/pprof on its own listener.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil {
+			log.Error("pprof listener", "addr", addr, "err", err)
+		}
+	}()
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/docket/docket/internal/postgres"
+	"github.com/docket/docket/internal/rabbitmq"
+)
+
+// config is the worker's configuration.
+type config struct {
+	MetricsAddr     string
+	MaxRetries      int
+	RetryBackoff    time.Duration
+	RetryBackoffMax time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	PprofAddr       string
+
+	Postgres postgres.Config
+	RabbitMQ rabbitmq.Config
+}
+
+// parseConfig reads flags; each can also be set by the environment variable
+// of the same name in upper case with underscores.
+func parseConfig(args []string) (config, error) {
+	var (
+		c     config
+		level string
+	)
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.StringVar(&c.MetricsAddr, "worker-metrics-addr", ":9101", "address of the worker's /metrics, /healthz and /readyz")
+	fs.IntVar(&c.MaxRetries, "max-retries", 3, "retries of a failing request (in its lane) before it ends failed")
+	fs.DurationVar(&c.RetryBackoff, "retry-backoff", 50*time.Millisecond, "wait before the first retry; doubles each retry")
+	fs.DurationVar(&c.RetryBackoffMax, "retry-backoff-max", 2*time.Second, "longest wait between retries")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long running requests may take before they are handed back")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "address of a separate pprof listener (off when empty; keep it on localhost)")
+
+	fs.StringVar(&c.Postgres.URL, "database-url", postgres.DefaultURL, "PostgreSQL URL; the database is created and migrated at start")
+	fs.IntVar(&c.Postgres.MaxConns, "db-max-conns", 16, "database pool size")
+	fs.IntVar(&c.Postgres.Writers, "db-writers", 4, "batching claim and finish writers")
+	fs.IntVar(&c.Postgres.MaxBatch, "db-max-batch", 64, "most requests in one claim or finish statement")
+	fs.DurationVar(&c.Postgres.QueryTimeout, "db-query-timeout", 5*time.Second, "longest database statement")
+
+	fs.StringVar(&c.RabbitMQ.URL, "rabbitmq-url", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL")
+	fs.IntVar(&c.RabbitMQ.Partitions, "partitions", 16, "partition queues; the service must use the same number")
+	fs.IntVar(&c.RabbitMQ.DeliveryLimit, "delivery-limit", 10, "deliveries of one message before it is dead-lettered (queue argument)")
+	fs.IntVar(&c.RabbitMQ.Prefetch, "prefetch", 256, "unacked deliveries per partition consumer")
+
+	if err := ff.Parse(fs, args, ff.WithEnvVars()); err != nil {
+		return config{}, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return config{}, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", level)
+	}
+	c.RabbitMQ.Name = "docket-worker"
+	c.RabbitMQ = c.RabbitMQ.WithDefaults()
+	c.Postgres = c.Postgres.WithDefaults()
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	switch {
+	case c.MaxRetries < 0 || c.MaxRetries > 100:
+		return fmt.Errorf("MAX_RETRIES=%d: must be from 0 to 100", c.MaxRetries)
+	case c.RetryBackoff <= 0 || c.RetryBackoffMax < c.RetryBackoff:
+		return fmt.Errorf("RETRY_BACKOFF=%s, RETRY_BACKOFF_MAX=%s: must be positive, the max at least the first", c.RetryBackoff, c.RetryBackoffMax)
+	case c.ShutdownTimeout <= 0:
+		return errors.New("SHUTDOWN_TIMEOUT must be positive")
+	}
+	if err := c.Postgres.Validate(); err != nil {
+		return err
+	}
+	return c.RabbitMQ.Validate()
+}
