@@ -202,4 +202,3 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	defer cancel()
 	return errors.Join(err, a.shutdown(sctx))
 }
-
