@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -59,12 +58,14 @@ func (a *app) writeError(ctx *fasthttp.RequestCtx, err error) {
 	case docket.CodeOverloaded, docket.CodeUnavailable:
 		ctx.Response.Header.Set("Retry-After", "1")
 	}
-	if status >= 500 {
-		level := slog.LevelWarn
-		if code == docket.CodeInternal {
-			level = slog.LevelError
-		}
-		a.log.Log(ctx, level, "request failed", "request_id", requestID(ctx), "route", routeOf(ctx), "code", code, "err", err)
+	// Internal errors are the server's fault and logged in full; an
+	// unavailable database is worth a warning; overload is counted, not
+	// logged, since a storm of it would flood the log.
+	switch code {
+	case docket.CodeInternal:
+		a.log.Error("request failed", "request_id", requestID(ctx), "route", routeOf(ctx), "err", err)
+	case docket.CodeUnavailable:
+		a.log.Warn("request failed", "request_id", requestID(ctx), "route", routeOf(ctx), "err", err)
 	}
 	metrics.GetOrCreateCounter(`docket_http_errors_total{code="` + string(code) + `"}`).Inc()
 	body, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: docket.ErrorMessage(err)}})

@@ -58,9 +58,15 @@ func (w *worker) run(ctx context.Context, ln net.Listener) error {
 			w.log.Error("metrics listener", "err", err)
 		}
 	}()
+	// The consumer stops only after stopping is set, so that partition
+	// handlers can tell a shutdown (finish what runs) from a dead channel
+	// (drop it: its ack cannot land).
+	consumeCtx, stopConsuming := context.WithCancel(context.Background())
+	defer stopConsuming()
 	go func() {
 		<-ctx.Done()
 		w.stopping.Store(true)
+		stopConsuming()
 		t := time.NewTimer(w.cfg.ShutdownTimeout)
 		defer t.Stop()
 		select {
@@ -70,7 +76,7 @@ func (w *worker) run(ctx context.Context, ln net.Listener) error {
 		case <-w.work.Done():
 		}
 	}()
-	err := w.consumer.Run(ctx, w.handlePartition)
+	err := w.consumer.Run(consumeCtx, w.handlePartition)
 	w.stopWork()
 	w.proc.Close()
 	hctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -100,6 +106,9 @@ func (w *worker) handlePartition(pctx context.Context, partition int, deliveries
 	}()
 	l := newLanes(func(j job) {
 		deliveriesInFlight.Dec()
+		if w.stopping.Load() {
+			return // not started: handed back unacked
+		}
 		w.settle(j, w.process(jctx, j.msg))
 	})
 	for d := range deliveries {
