@@ -70,8 +70,8 @@ func (c config) validate() error {
 	switch {
 	case c.MaxRetries < 0 || c.MaxRetries > 100:
 		return fmt.Errorf("MAX_RETRIES=%d: must be from 0 to 100", c.MaxRetries)
-	case c.RetryBackoff <= 0 || c.RetryBackoffMax < c.RetryBackoff:
-		return fmt.Errorf("RETRY_BACKOFF=%s, RETRY_BACKOFF_MAX=%s: must be positive, the max at least the first", c.RetryBackoff, c.RetryBackoffMax)
+	case c.RetryBackoff <= 0 || c.RetryBackoffMax < c.RetryBackoff || c.RetryBackoffMax > time.Hour:
+		return fmt.Errorf("RETRY_BACKOFF=%s, RETRY_BACKOFF_MAX=%s: must be positive, the max at least the first and at most 1h", c.RetryBackoff, c.RetryBackoffMax)
 	case c.ShutdownTimeout <= 0:
 		return errors.New("SHUTDOWN_TIMEOUT must be positive")
 	}

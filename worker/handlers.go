@@ -35,7 +35,11 @@ func runHandler(ctx context.Context, t docket.Type, payload []byte, attempt int)
 		if err := json.Unmarshal(payload, &p); err != nil {
 			return nil, permanent(fmt.Errorf("cpu payload: %w", err))
 		}
-		return json.Marshal(map[string]string{"digest": burn(ctx, payload, p.Iterations)})
+		digest := burn(ctx, payload, p.Iterations)
+		if err := ctx.Err(); err != nil {
+			return nil, err // burn stopped early: its digest is no result
+		}
+		return json.Marshal(map[string]string{"digest": digest})
 	case docket.TypeFail:
 		var p docket.FailPayload
 		if err := json.Unmarshal(payload, &p); err != nil {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -98,6 +100,9 @@ func ParseSubmission(body []byte) (Submission, error) {
 			return Submission{}, Errorf(CodeInvalidRequest, "payload is not valid JSON.")
 		}
 		s.Payload = buf.Bytes()
+		if !jsonbStorable(s.Payload) {
+			return Submission{}, Errorf(CodeInvalidRequest, "payload must not hold \\u0000, unpaired UTF-16 surrogates, numbers with an exponent beyond ±400, or numbers of more than 131072 integer or 16383 fractional digits.")
+		}
 	}
 	if err := ValidatePayload(s.Type, s.Payload); err != nil {
 		return Submission{}, err
@@ -151,7 +156,8 @@ func decodePayload(t Type, payload json.RawMessage, dst any, field string) error
 	if err := json.Unmarshal(payload, &fields); err != nil {
 		return want
 	}
-	if _, ok := fields[field]; !ok || len(fields) != 1 {
+	// A null value would decode as 0 without complaint: only a number will do.
+	if v, ok := fields[field]; !ok || len(fields) != 1 || len(v) == 0 || v[0] != '-' && (v[0] < '0' || v[0] > '9') {
 		return want
 	}
 	if err := json.Unmarshal(payload, dst); err != nil {
@@ -219,8 +225,17 @@ func ValidateIdempotencyKey(key []byte) error {
 }
 
 // decodeStrict decodes one JSON object into dst, refusing unknown fields,
-// wrong types and trailing data.
+// wrong types and trailing data. It refuses text that is not UTF-8 (RFC
+// 8259), which the decoder would otherwise mend silently, changing a
+// password or storing bytes PostgreSQL refuses.
 func decodeStrict(body []byte, dst any) error {
+	if !utf8.Valid(body) {
+		return Errorf(CodeInvalidRequest, "body must be a JSON object with the documented fields: the body is not valid UTF-8.")
+	}
+	// A bare null decodes into a struct without error; it is not an object.
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
+		return Errorf(CodeInvalidRequest, "body must be a JSON object with the documented fields: the body is not a JSON object.")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -247,9 +262,116 @@ func describeJSONError(err error) string {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "the body is empty or cut short"
 	}
+	// The unknown field's name is the client's text: not repeated back.
 	const unknown = "json: unknown field "
 	if msg := err.Error(); len(msg) > len(unknown) && msg[:len(unknown)] == unknown {
-		return "unknown field " + msg[len(unknown):]
+		return "it has an unknown field"
 	}
 	return "the body does not match"
+}
+
+// Limits of PostgreSQL's numeric type, which holds jsonb's numbers.
+const (
+	maxNumericIntDigits  = 131072
+	maxNumericFracDigits = 16383
+)
+
+// jsonbStorable reports whether PostgreSQL's jsonb takes v, compact and
+// valid JSON in UTF-8. jsonb refuses \u0000, unpaired UTF-16 surrogates and
+// numbers beyond its numeric type, which JSON allows; and since requests are
+// inserted in batches, one such payload would fail its whole batch.
+func jsonbStorable(v []byte) bool {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '"':
+			end, ok := scanJSONString(v, i+1)
+			if !ok {
+				return false
+			}
+			i = end
+		case c == '-' || c >= '0' && c <= '9':
+			end := i
+			for end < len(v) && (v[end] >= '0' && v[end] <= '9' || v[end] == '.' || v[end] == 'e' || v[end] == 'E' || v[end] == '+' || v[end] == '-') {
+				end++
+			}
+			if !numericInRange(v[i:end]) {
+				return false
+			}
+			i = end - 1
+		}
+	}
+	return true
+}
+
+// scanJSONString checks the escapes of the string whose text starts at
+// v[i], and returns the index of its closing quote.
+func scanJSONString(v []byte, i int) (int, bool) {
+	for ; i < len(v); i++ {
+		switch v[i] {
+		case '"':
+			return i, true
+		case '\\':
+			if i+1 < len(v) && v[i+1] != 'u' {
+				i++
+				continue
+			}
+			r, ok := hexRune(v, i)
+			switch {
+			case !ok || r == 0 || utf16IsLowSurrogate(r):
+				return 0, false
+			case utf16IsHighSurrogate(r):
+				if low, ok := hexRune(v, i+6); !ok || !utf16IsLowSurrogate(low) {
+					return 0, false
+				}
+				i += 11
+			default:
+				i += 5
+			}
+		}
+	}
+	return 0, false
+}
+
+// hexRune decodes the escape \uXXXX at v[i].
+func hexRune(v []byte, i int) (rune, bool) {
+	if i+6 > len(v) || v[i] != '\\' || v[i+1] != 'u' {
+		return 0, false
+	}
+	r, err := strconv.ParseUint(string(v[i+2:i+6]), 16, 16)
+	return rune(r), err == nil
+}
+
+func utf16IsHighSurrogate(r rune) bool { return r >= 0xd800 && r < 0xdc00 }
+func utf16IsLowSurrogate(r rune) bool  { return r >= 0xdc00 && r < 0xe000 }
+
+// numericInRange reports whether the JSON number n fits PostgreSQL's
+// numeric: at most 131072 digits before the point and 16383 after it, once
+// the exponent is applied. It errs on the side of refusing (a zero, or a
+// fraction with leading zeros, with a huge exponent), which no sensible
+// client sends.
+// maxExponent is the largest exponent a payload number may carry.
+const maxExponent = 400
+
+func numericInRange(n []byte) bool {
+	mantissa, exp := n, int64(0)
+	if i := bytes.IndexAny(n, "eE"); i >= 0 {
+		e, err := strconv.ParseInt(string(n[i+1:]), 10, 64)
+		// An exponent expands to digits when stored: "1e100000" is 8 bytes
+		// in and 100,000 digits out. Beyond float64's range (about ±308)
+		// no client means it, so refuse it rather than let a small body
+		// write a large row.
+		if err != nil || e > maxExponent || e < -maxExponent {
+			return false
+		}
+		mantissa, exp = n[:i], e
+	}
+	mantissa = bytes.TrimPrefix(mantissa, []byte("-"))
+	intDigits, fracDigits := int64(len(mantissa)), int64(0)
+	if i := bytes.IndexByte(mantissa, '.'); i >= 0 {
+		intDigits, fracDigits = int64(i), int64(len(mantissa)-i-1)
+	}
+	if len(mantissa) > 0 && mantissa[0] == '0' { // JSON's only leading zero: 0 or 0.xxx
+		intDigits = 0
+	}
+	return intDigits+exp <= maxNumericIntDigits && fracDigits-exp <= maxNumericFracDigits
 }
