@@ -83,7 +83,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, dbWait time.Durat
 
 // serve answers HTTP on ln until shutdown.
 func (a *app) serve(ln net.Listener) error {
-	return a.server.Serve(ln)
+	return a.server.Serve(lingerListener{ln})
 }
 
 // shutdown stops taking connections, lets in-flight requests finish (their

@@ -202,13 +202,15 @@ func sanitizeMethod(m []byte) string {
 }
 
 // serverError answers errors fasthttp meets before a handler runs: a body
-// over the limit gets 413 (fasthttp's default would be 400), anything else
-// unreadable gets 400, both in API.md's shape.
+// over the limit gets 413 (fasthttp's default would be 400) and a lingering
+// close, anything else unreadable gets 400, both in API.md's shape and with
+// the client's X-Request-Id when its headers were read.
 func (a *app) serverError(ctx *fasthttp.RequestCtx, err error) {
-	rid := newRequestID()
+	rid := newRequestIDOr(ctx.Request.Header.Peek("X-Request-Id")) // the headers are read when the body is too large
 	ctx.SetUserValue(requestIDKey, rid)
 	ctx.Response.Header.Set("X-Request-Id", rid)
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		lingerOnClose(ctx) // the client may still be sending the body
 		a.writeError(ctx, docket.Errorf(docket.CodePayloadTooLarge, "The body is larger than %d bytes.", a.cfg.MaxBodyBytes))
 		return
 	}
