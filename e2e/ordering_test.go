@@ -70,7 +70,7 @@ func TestOrderingManyWorkersManyUsers(t *testing.T) {
 		users    = 120
 		perUser  = 20
 		senders  = 4
-		firstMS  = 4000
+		firstMS  = 10000 // the longest sleep: submission under load takes seconds
 		minPeak  = 2000
 		finishIn = 3 * time.Minute
 	)

@@ -33,7 +33,7 @@ type app struct {
 	hasher    *auth.Hasher
 	tokens    *auth.Tokens
 	server    *fasthttp.Server
-	backlog   atomic.Int64
+	backlog   backlog
 	bg        sync.WaitGroup
 	pprof     *http.Server
 }
@@ -102,15 +102,39 @@ func (a *app) shutdown(ctx context.Context) error {
 	return err
 }
 
-// countBacklog keeps the backlog figure that the 429 limit reads. Between
-// counts, each accept adds one, so a burst cannot overshoot by more than
-// one interval's worth of finished work.
+// backlog estimates the requests accepted and not yet finished: the last
+// count from the database plus the accepts this process made since that
+// count began. It errs high only by accepts that commit while a count
+// runs, and only until the next count.
+type backlog struct {
+	last     atomic.Pointer[backlogCount]
+	accepted atomic.Int64 // accepts by this process, ever
+}
+
+type backlogCount struct {
+	counted    int64 // the database's figure
+	acceptedAt int64 // accepted's value when that count began
+}
+
+func (b *backlog) Load() int64 {
+	n := b.accepted.Load()
+	if c := b.last.Load(); c != nil {
+		n += c.counted - c.acceptedAt
+	}
+	return n
+}
+
+func (b *backlog) Add(n int64) { b.accepted.Add(n) }
+
+// countBacklog keeps the backlog figure that the 429 limit reads, counting
+// in the database every BacklogInterval.
 func (a *app) countBacklog() {
 	t := time.NewTicker(a.cfg.BacklogInterval)
 	defer t.Stop()
 	for {
+		before := a.backlog.accepted.Load()
 		if n, err := a.db.Backlog(a.ctx); err == nil {
-			a.backlog.Store(n)
+			a.backlog.last.Store(&backlogCount{counted: n, acceptedAt: before})
 		}
 		select {
 		case <-a.ctx.Done():
