@@ -155,7 +155,10 @@ func createDatabase(ctx context.Context, cc *pgx.ConnConfig) error {
 	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{cc.Database}.Sanitize())
-	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == "42P04" { // created meanwhile
+	// Created meanwhile by a process that started with this one: 42P04
+	// (duplicate_database), or 23505 when the two inserts race in the
+	// catalog itself.
+	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && (pe.Code == "42P04" || pe.Code == "23505") {
 		return nil
 	}
 	return err
