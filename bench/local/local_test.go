@@ -1,0 +1,139 @@
+package local_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docket/docket/bench/local"
+)
+
+// The test binary doubles as the service and worker that local.Start runs:
+// with BENCH_LOCAL_TEST_ROLE set it plays that part instead of running tests.
+func TestMain(m *testing.M) {
+	switch os.Getenv("BENCH_LOCAL_TEST_ROLE") {
+	case "":
+		os.Exit(m.Run())
+	case "service":
+		fakeService()
+	case "crash":
+		fmt.Println("cannot connect to the database")
+		os.Exit(3)
+	case "stubborn":
+		signal.Ignore(syscall.SIGTERM)
+		if os.Getenv("WORKER_METRICS_ADDR") != "" {
+			select {} // a worker that never stops
+		}
+		srv := &http.Server{Addr: os.Getenv("LISTEN_ADDR"), Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})}
+		_ = srv.ListenAndServe()
+	}
+}
+
+func fakeService() {
+	fmt.Printf("JWT_SECRET_KEY has %d characters\n", len(os.Getenv("JWT_SECRET_KEY")))
+	fmt.Printf("WORKER_METRICS_ADDR=%s\n", os.Getenv("WORKER_METRICS_ADDR"))
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	if os.Getenv("WORKER_METRICS_ADDR") == "" { // the service
+		srv := &http.Server{Addr: os.Getenv("LISTEN_ADDR"), Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})}
+		go func() { _ = srv.ListenAndServe() }()
+	}
+	<-stop
+	fmt.Println("stopping on SIGTERM")
+	os.Exit(0)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func config(t *testing.T) local.Config {
+	return local.Config{
+		ServiceBin: os.Args[0], WorkerBin: os.Args[0], Workers: 2,
+		ListenAddr: freeAddr(t), Dir: t.TempDir(), ReadyTimeout: 10 * time.Second, StopTimeout: 2 * time.Second,
+	}
+}
+
+func TestStartWaitsForReadyAndStopsInOrder(t *testing.T) {
+	t.Setenv("BENCH_LOCAL_TEST_ROLE", "service")
+	cfg := config(t)
+	s, err := local.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + cfg.ListenAddr + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the service is not up after Start: %v", err)
+	}
+	resp.Body.Close()
+	if err := s.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	for name, want := range map[string][]string{
+		"service.log":  {"JWT_SECRET_KEY has 48 characters", "stopping on SIGTERM"},
+		"worker.log":   {"WORKER_METRICS_ADDR=127.0.0.1:9101", "stopping on SIGTERM"},
+		"worker-2.log": {"WORKER_METRICS_ADDR=127.0.0.1:9103"},
+	} {
+		b, err := os.ReadFile(filepath.Join(cfg.Dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %q:\n%s", name, w, b)
+			}
+		}
+	}
+	if s.WorkerMetrics[1] != "127.0.0.1:9103" {
+		t.Errorf("worker metrics %v", s.WorkerMetrics)
+	}
+}
+
+func TestStartReportsAChildThatDies(t *testing.T) {
+	t.Setenv("BENCH_LOCAL_TEST_ROLE", "crash")
+	_, err := local.Start(context.Background(), config(t))
+	if err == nil || !strings.Contains(err.Error(), "exited before the service was ready") || !strings.Contains(err.Error(), "cannot connect to the database") {
+		t.Fatalf("err = %v, want the exit and the log's last lines", err)
+	}
+}
+
+func TestStartNeedsTheBinaries(t *testing.T) {
+	cfg := config(t)
+	cfg.ServiceBin = filepath.Join(t.TempDir(), "missing")
+	_, err := local.Start(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "make build") {
+		t.Fatalf("err = %v, want advice to run make build", err)
+	}
+}
+
+func TestStopKillsWhatIgnoresSIGTERM(t *testing.T) {
+	t.Setenv("BENCH_LOCAL_TEST_ROLE", "stubborn")
+	cfg := config(t)
+	cfg.Workers = 1
+	s, err := local.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = s.Stop()
+	if err == nil || !strings.Contains(err.Error(), "was killed") {
+		t.Fatalf("err = %v, want a kill reported", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stop took %s; the bound is 2s", d)
+	}
+}
