@@ -89,6 +89,9 @@ func (w *worker) run(ctx context.Context, ln net.Listener) error {
 type job struct {
 	msg docket.Message
 	d   amqp.Delivery
+	// early is set on a spilled job, whose delivery was acked when it
+	// spilled: its request is read from the database when its turn comes.
+	early bool
 }
 
 // handlePartition dispatches one partition's deliveries to per-user lanes
@@ -105,12 +108,27 @@ func (w *worker) handlePartition(pctx context.Context, partition int, deliveries
 		}
 	}()
 	l := newLanes(func(j job) {
-		deliveriesInFlight.Dec()
+		if !j.early {
+			deliveriesInFlight.Dec()
+		}
 		if w.stopping.Load() {
 			return // not started: handed back unacked
 		}
-		w.settle(j, w.process(jctx, j.msg))
+		out := w.process(jctx, j.msg)
+		if !j.early {
+			w.settle(j, out)
+		}
 	})
+	// A busy user's lane holds at most LaneDepth deliveries. Later ones
+	// are acked at once and only the newest is kept: when the lane gets to
+	// it, the gap fill reads every request before it from the database, in
+	// order. So one user's flood cannot fill the partition's prefetch
+	// window and hold back the other users behind it. The database row
+	// stays the source of truth: if this worker dies first, the service's
+	// sweeper publishes the user's newest request again.
+	l.spillOver(w.cfg.LaneDepth,
+		func(a, b job) bool { return a.msg.Seq > b.msg.Seq },
+		func(j job) job { j.early = true; return j })
 	for d := range deliveries {
 		m, err := docket.DecodeMessage(d.Body)
 		if err != nil {
@@ -120,7 +138,16 @@ func (w *worker) handlePartition(pctx context.Context, partition int, deliveries
 			continue
 		}
 		deliveriesInFlight.Inc()
-		l.dispatch(m.UserID, job{msg: m, d: d})
+		switch l.offer(m.UserID, job{msg: m, d: d}) {
+		case offerSpilled:
+			deliveriesInFlight.Dec()
+			spilledDeliveries.Inc()
+			if err := d.Ack(false); err != nil {
+				w.log.Debug("ack spilled delivery", "request", m.ID, "err", err)
+			}
+		case offerRefused:
+			deliveriesInFlight.Dec()
+		}
 	}
 	dropped := l.stop()
 	deliveriesInFlight.Add(-float64(len(dropped)))

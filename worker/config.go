@@ -17,6 +17,7 @@ import (
 type config struct {
 	MetricsAddr     string
 	MaxRetries      int
+	LaneDepth       int
 	RetryBackoff    time.Duration
 	RetryBackoffMax time.Duration
 	ShutdownTimeout time.Duration
@@ -36,6 +37,7 @@ func parseConfig(args []string) (config, error) {
 	)
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.StringVar(&c.MetricsAddr, "worker-metrics-addr", ":9101", "address of the worker's /metrics, /healthz and /readyz")
+	fs.IntVar(&c.LaneDepth, "lane-depth", 8, "deliveries a user's lane holds; later ones are acked and read from the database in turn (0: no limit)")
 	fs.IntVar(&c.MaxRetries, "max-retries", 3, "retries of a failing request (in its lane) before it ends failed")
 	fs.DurationVar(&c.RetryBackoff, "retry-backoff", 50*time.Millisecond, "wait before the first retry; doubles each retry")
 	fs.DurationVar(&c.RetryBackoffMax, "retry-backoff-max", 2*time.Second, "longest wait between retries")
@@ -68,6 +70,8 @@ func parseConfig(args []string) (config, error) {
 
 func (c config) validate() error {
 	switch {
+	case c.LaneDepth < 0:
+		return fmt.Errorf("LANE_DEPTH=%d: must be 0 (no limit) or more", c.LaneDepth)
 	case c.MaxRetries < 0 || c.MaxRetries > 100:
 		return fmt.Errorf("MAX_RETRIES=%d: must be from 0 to 100", c.MaxRetries)
 	case c.RetryBackoff <= 0 || c.RetryBackoffMax < c.RetryBackoff || c.RetryBackoffMax > time.Hour:

@@ -318,3 +318,48 @@ func TestLanesLeaveNoGoroutines(t *testing.T) {
 		}
 	})
 }
+
+// TestLanesSpillOver: beyond depth, a key keeps only its newest offered job
+// aside, marked, and runs it after its queue empties.
+func TestLanesSpillOver(t *testing.T) {
+	type j struct {
+		n      int
+		marked bool
+	}
+	release, started := make(chan struct{}), make(chan struct{})
+	var (
+		mu  sync.Mutex
+		ran []j
+	)
+	l := newLanes(func(x j) {
+		if x.n == 0 {
+			close(started)
+			<-release
+		}
+		mu.Lock()
+		ran = append(ran, x)
+		mu.Unlock()
+	})
+	l.spillOver(2, func(a, b j) bool { return a.n > b.n }, func(x j) j { x.marked = true; return x })
+	key := uuid.New()
+	want := []offerResult{offerQueued, offerQueued, offerQueued, offerSpilled, offerSpilled, offerSpilled}
+	for n, w := range want {
+		// Job 0 runs (and blocks), so two more fill the queue.
+		if got := l.offer(key, j{n: []int{0, 1, 2, 5, 3, 4}[n]}); got != w {
+			t.Fatalf("offer %d: %v, want %v", n, got, w)
+		}
+		if n == 0 {
+			<-started
+		}
+	}
+	close(release)
+	waitFor(t, "lanes idle", func() bool { return l.active() == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ran) != 4 || ran[0].n != 0 || ran[1].n != 1 || ran[2].n != 2 || ran[3] != (j{n: 5, marked: true}) {
+		t.Fatalf("ran %+v; want 0, 1, 2, then the newest spilled (5) marked", ran)
+	}
+	if l.stop(); l.offer(key, j{n: 9}) != offerRefused {
+		t.Fatal("offer after stop was not refused")
+	}
+}

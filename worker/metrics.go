@@ -14,9 +14,13 @@ var (
 	duplicates         = metrics.NewCounter(`docket_duplicates_total`)
 	retries            = metrics.NewCounter(`docket_retries_total`)
 	unknownMessages    = metrics.NewCounter(`docket_unknown_messages_total`)
+	spilledDeliveries  = metrics.NewCounter(`docket_spilled_deliveries_total`)
 	endToEndSeconds    = metrics.NewPrometheusHistogramExt(`docket_end_to_end_seconds`, secondsBuckets)
 	lanesActive        = metrics.NewGauge(`docket_lanes_active`, nil)
 	deliveriesInFlight = metrics.NewGauge(`docket_deliveries_in_flight`, nil)
+
+	// docket_build_info says which build runs; the overview lists it.
+	_ = metrics.NewGauge(`docket_build_info{version="`+version+`"}`, func() float64 { return 1 })
 )
 
 // processed counts finished requests by type and status.
