@@ -59,18 +59,9 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "address of a separate pprof listener (off when empty; keep it on localhost)")
 
-	fs.StringVar(&c.Postgres.URL, "database-url", postgres.DefaultURL, "PostgreSQL URL; the database is created and migrated at start")
-	fs.IntVar(&c.Postgres.MaxConns, "db-max-conns", 16, "database pool size")
-	fs.IntVar(&c.Postgres.Writers, "db-writers", 4, "batching intake writers")
-	fs.IntVar(&c.Postgres.MaxBatch, "db-max-batch", 64, "most requests in one intake statement")
-	fs.DurationVar(&c.Postgres.QueryTimeout, "db-query-timeout", 5*time.Second, "longest database statement")
-
-	fs.StringVar(&c.RabbitMQ.URL, "rabbitmq-url", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL")
-	fs.IntVar(&c.RabbitMQ.Partitions, "partitions", 16, "partition queues; the worker must use the same number")
-	fs.IntVar(&c.RabbitMQ.DeliveryLimit, "delivery-limit", 10, "deliveries of one message before it is dead-lettered (queue argument)")
-	fs.IntVar(&c.RabbitMQ.PublishChannels, "publish-channels", 8, "confirm-mode channels in the publisher pool")
-	fs.IntVar(&c.RabbitMQ.ConfirmWindow, "confirm-window", 256, "unconfirmed publishes per channel")
-	fs.DurationVar(&c.RabbitMQ.PublishTimeout, "publish-timeout", 5*time.Second, "longest wait for a publisher confirm before answering 202 anyway")
+	c.Postgres.RegisterFlags(fs)
+	c.RabbitMQ.RegisterFlags(fs)
+	c.RabbitMQ.RegisterPublisherFlags(fs)
 
 	fs.StringVar(&secret, "jwt-secret-key", "", "HS256 key for access tokens, at least 32 bytes (required)")
 	fs.StringVar(&c.Tokens.Issuer, "jwt-issuer", "docket", "iss claim written and required")

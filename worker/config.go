@@ -45,16 +45,9 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "address of a separate pprof listener (off when empty; keep it on localhost)")
 
-	fs.StringVar(&c.Postgres.URL, "database-url", postgres.DefaultURL, "PostgreSQL URL; the database is created and migrated at start")
-	fs.IntVar(&c.Postgres.MaxConns, "db-max-conns", 16, "database pool size")
-	fs.IntVar(&c.Postgres.Writers, "db-writers", 4, "batching claim and finish writers")
-	fs.IntVar(&c.Postgres.MaxBatch, "db-max-batch", 64, "most requests in one claim or finish statement")
-	fs.DurationVar(&c.Postgres.QueryTimeout, "db-query-timeout", 5*time.Second, "longest database statement")
-
-	fs.StringVar(&c.RabbitMQ.URL, "rabbitmq-url", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL")
-	fs.IntVar(&c.RabbitMQ.Partitions, "partitions", 16, "partition queues; the service must use the same number")
-	fs.IntVar(&c.RabbitMQ.DeliveryLimit, "delivery-limit", 10, "deliveries of one message before it is dead-lettered (queue argument)")
-	fs.IntVar(&c.RabbitMQ.Prefetch, "prefetch", 256, "unacked deliveries per partition consumer")
+	c.Postgres.RegisterFlags(fs)
+	c.RabbitMQ.RegisterFlags(fs)
+	c.RabbitMQ.RegisterConsumerFlags(fs)
 
 	if err := ff.Parse(fs, args, ff.WithEnvVars()); err != nil {
 		return config{}, err
