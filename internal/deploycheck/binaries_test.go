@@ -200,9 +200,7 @@ func TestImageBinaries(t *testing.T) {
 	t.Parallel()
 	dir, bins := buildImageBinaries(t)
 	for _, pkg := range built.pending {
-		t.Run("pending "+pkg, func(t *testing.T) {
-			t.Skipf("the Dockerfile builds %s, which has no Go files yet: the image build fails until it does", pkg)
-		})
+		t.Errorf("the Dockerfile builds %s, which has no Go files: the image build fails", pkg)
 	}
 	// The binaries the stack runs carry the version they were built as.
 	for _, name := range []string{"service", "worker", "healthcheck"} {
