@@ -40,6 +40,20 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Each fuzz target as package:Target; go test fuzzes one target per run.
+FUZZTIME ?= 30s
+FUZZ_TARGETS = ./internal/auth:FuzzVerify \
+	./internal/docket:FuzzParseSubmission ./internal/docket:FuzzParseCredentials \
+	./internal/docket:FuzzDecodeMessage ./internal/docket:FuzzValidateIdempotencyKey \
+	./bench/scenario:FuzzParseScenario ./service:FuzzListArgs
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s), one after another (make test runs their seeds)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "$(GO) test -run '^$$' -fuzz '^$${t#*:}$$' -fuzztime $(FUZZTIME) $${t%%:*}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
+
 bench: build services ## run a bench scenario (SCENARIO=steady, TARGET=url for a running stack)
 	bin/bench run --scenario scenarios/$(SCENARIO).yaml $(if $(TARGET),--target $(TARGET))
 

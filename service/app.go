@@ -34,6 +34,7 @@ type app struct {
 	tokens    *auth.Tokens
 	server    *fasthttp.Server
 	backlog   backlog
+	users     *userLimiter // nil: no per-user limit
 	bg        sync.WaitGroup
 	pprof     *http.Server
 }
@@ -54,7 +55,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, dbWait time.Durat
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, db: db, tokens: tokens, hasher: hasher}
+	a := &app{cfg: cfg, log: log, db: db, tokens: tokens, hasher: hasher, users: newUserLimiter(cfg.UserRateLimit)}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.intake = postgres.NewIntake(db)
 	a.publisher = rabbitmq.NewPublisher(cfg.RabbitMQ, log)
@@ -70,7 +71,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, dbWait time.Durat
 		IdleTimeout:           cfg.IdleTimeout,
 		ReadBufferSize:        8 << 10,
 		CloseOnShutdown:       true,
-		Logger:                slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		Logger:                fasthttpLogger{log},
 	}
 	a.bg.Go(a.countBacklog)
 	a.bg.Go(a.sweep)
@@ -188,10 +189,11 @@ func (a *app) sweep() {
 }
 
 // startPprof serves net/http/pprof on its own listener, never on the API's.
+// It leaves out /debug/pprof/cmdline, which would show a -jwt-secret-key
+// or -database-url given on the command line.
 func (a *app) startPprof() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

@@ -5,9 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/docket/docket/internal/auth"
 	"github.com/docket/docket/internal/postgres"
@@ -20,6 +23,7 @@ type config struct {
 	ListenAddr      string
 	MaxBodyBytes    int
 	BacklogLimit    int
+	UserRateLimit   float64
 	BacklogInterval time.Duration
 	SweepInterval   time.Duration
 	SweepAfter      time.Duration
@@ -49,6 +53,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.ListenAddr, "listen-addr", ":3001", "address of the HTTP API")
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest request body; larger gets 413")
 	fs.IntVar(&c.BacklogLimit, "backlog-limit", 100_000, "accepted but unfinished requests beyond which POST /requests answers 429")
+	fs.Float64Var(&c.UserRateLimit, "user-rate-limit", 1000, "requests per second one user may send to POST /requests, in bursts of up to twice that; beyond it 429 (0: no limit)")
 	fs.DurationVar(&c.BacklogInterval, "backlog-interval", 500*time.Millisecond, "how often the backlog is counted in the database")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", time.Second, "how often the sweeper looks for requests to publish again")
 	fs.DurationVar(&c.SweepAfter, "sweep-after", 5*time.Second, "a user's newest request still unfinished after this long, with no progress, is published again")
@@ -91,19 +96,66 @@ func (c config) validate() error {
 		return fmt.Errorf("MAX_BODY_BYTES=%d: must be at least 1024", c.MaxBodyBytes)
 	case c.BacklogLimit < 1:
 		return fmt.Errorf("BACKLOG_LIMIT=%d: must be positive", c.BacklogLimit)
+	case !(c.UserRateLimit >= 0) || math.IsInf(c.UserRateLimit, 0): // !(>=) catches NaN
+		return fmt.Errorf("USER_RATE_LIMIT=%v: want requests per second, 0 or more (0: no limit)", c.UserRateLimit)
 	case c.BacklogInterval <= 0 || c.SweepInterval <= 0 || c.SweepAfter <= 0:
 		return errors.New("BACKLOG_INTERVAL, SWEEP_INTERVAL and SWEEP_AFTER must be positive")
 	case c.ShutdownTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0:
 		return errors.New("SHUTDOWN_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT and IDLE_TIMEOUT must be positive")
 	}
 	if err := c.Postgres.Validate(); err != nil {
-		return err
+		return withoutPassword(err, c.Postgres.URL)
 	}
 	if err := c.RabbitMQ.Validate(); err != nil {
-		return err
+		if _, perr := amqp.ParseURI(c.RabbitMQ.URL); perr != nil {
+			return badAMQPURL(c.RabbitMQ.URL)
+		}
+		return withoutPassword(err, c.RabbitMQ.URL)
 	}
 	if err := c.Tokens.WithDefaults().Validate(); err != nil {
 		return err
 	}
 	return c.Hasher.WithDefaults().Validate()
+}
+
+// badAMQPURL says what is wrong with a RABBITMQ_URL that does not parse
+// without quoting it or the parser's error: both would print the password
+// (net/url's errors quote the whole URL, and a password with an unescaped
+// '/' or '@' ends up in the host or port the error names).
+func badAMQPURL(raw string) error {
+	why := "it does not parse"
+	switch {
+	case !strings.HasPrefix(raw, "amqp://") && !strings.HasPrefix(raw, "amqps://"):
+		why = "the scheme must be amqp:// or amqps://"
+	case strings.ContainsAny(raw, " \t\r\n"):
+		why = "it holds whitespace"
+	}
+	return fmt.Errorf("RABBITMQ_URL is not an AMQP URL (amqp://user:password@host:5672/vhost): %s; "+
+		"percent-encode any of @ : / ? # in the user or password (the URL is not shown: it may hold a password)", why)
+}
+
+// withoutPassword returns err, or when its text holds the password of
+// rawURL, an error of that text with the password masked. The drivers mask
+// it themselves; this holds if one of them stops doing so.
+func withoutPassword(err error, rawURL string) error {
+	pw := urlPassword(rawURL)
+	if pw == "" || !strings.Contains(err.Error(), pw) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+}
+
+// urlPassword returns the password of scheme://user:password@host/... as
+// written, also when the rest does not parse.
+func urlPassword(raw string) string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return ""
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	_, pw, _ := strings.Cut(rest[:at], ":")
+	return pw
 }

@@ -128,6 +128,12 @@ func (a *app) submit(ctx *fasthttp.RequestCtx) {
 		a.writeError(ctx, err)
 		return
 	}
+	if ok, wait := a.users.allow(user, time.Now()); !ok {
+		intakeRejected("user_rate").Inc()
+		a.writeError(ctx, errUserRateLimited)
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		return
+	}
 	sub, err := docket.ParseSubmission(ctx.PostBody())
 	if err != nil {
 		intakeRejected("invalid").Inc()
@@ -211,18 +217,12 @@ func (a *app) list(ctx *fasthttp.RequestCtx) {
 		a.writeError(ctx, err)
 		return
 	}
-	args := ctx.QueryArgs()
-	after, err := intArg(args, "after_seq", 0, 0, 1<<62)
+	after, limit, err := listArgs(ctx.QueryArgs())
 	if err != nil {
 		a.writeError(ctx, err)
 		return
 	}
-	limit, err := intArg(args, "limit", 100, 1, 1000)
-	if err != nil {
-		a.writeError(ctx, err)
-		return
-	}
-	list, more, err := a.db.ListRequests(a.ctx, user, after, int(limit))
+	list, more, err := a.db.ListRequests(a.ctx, user, after, limit)
 	if err != nil {
 		a.writeError(ctx, err)
 		return
@@ -236,6 +236,16 @@ func (a *app) list(ctx *fasthttp.RequestCtx) {
 		resp.NextAfterSeq = &next
 	}
 	a.respond(ctx, fasthttp.StatusOK, resp)
+}
+
+// listArgs reads GET /requests's query: after_seq (default 0) and limit
+// (default 100, at most 1000).
+func listArgs(args *fasthttp.Args) (after int64, limit int, err error) {
+	if after, err = intArg(args, "after_seq", 0, 0, 1<<62); err != nil {
+		return 0, 0, err
+	}
+	n, err := intArg(args, "limit", 100, 1, 1000)
+	return after, int(n), err
 }
 
 // intArg parses an optional integer query argument within [lo, hi].

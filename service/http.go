@@ -21,10 +21,14 @@ import (
 // too much, rather than the server being short of CPU (503).
 var errBacklogFull = docket.Errorf(docket.CodeOverloaded, "Too many requests are waiting to be processed; retry later.")
 
+// errUserRateLimited is the other 429: this user sends faster than
+// USER_RATE_LIMIT.
+var errUserRateLimited = docket.Errorf(docket.CodeOverloaded, "You are sending requests faster than the per-user limit; retry later.")
+
 // statusOf maps an error code of API.md to its HTTP status. It is the one
 // place that does.
 func statusOf(err error) int {
-	if errors.Is(err, errBacklogFull) {
+	if errors.Is(err, errBacklogFull) || errors.Is(err, errUserRateLimited) {
 		return fasthttp.StatusTooManyRequests
 	}
 	switch docket.ErrorCode(err) {

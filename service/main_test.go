@@ -61,6 +61,9 @@ type setup struct {
 	// beforeServe runs on the app after newApp and before serve: the place
 	// to wrap the server's handler.
 	beforeServe func(*app)
+	// logTo, when set, takes the app's log as JSON at debug level instead
+	// of the test's log; it must be safe for concurrent writes.
+	logTo io.Writer
 }
 
 // startApp starts an app and stops it when the test ends. Each option
@@ -97,7 +100,11 @@ func startApp(t testing.TB, opts ...func(*setup)) *testApp {
 		t.Fatalf("test config: %v", err)
 	}
 
-	a, err := newApp(context.Background(), s.cfg, testLogger(t), 10*time.Second)
+	log := testLogger(t)
+	if s.logTo != nil {
+		log = slog.New(slog.NewJSONHandler(s.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := newApp(context.Background(), s.cfg, log, 10*time.Second)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}

@@ -12,7 +12,8 @@
 //
 // A successful login calls Tokens.Issue for an HS256 JWT signed with
 // JWT_SECRET_KEY. Every authenticated request calls Tokens.Verify with its
-// Authorization header; Verify accepts HS256 only, requires exp, iss, a uuid
-// sub and a jti, and answers every failure with the same
-// docket.CodeUnauthorized error so a client cannot tell which check failed.
+// Authorization header; Verify accepts HS256 only, requires exp, iat (at
+// most MaxTTL before exp), iss, a uuid sub and a jti, and answers every
+// failure with the same docket.CodeUnauthorized error so a client cannot
+// tell which check failed.
 package auth

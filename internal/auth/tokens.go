@@ -16,6 +16,10 @@ import (
 // least as long as its 32-byte output.
 const MinSecretLen = 32
 
+// MaxTTL is the longest token lifetime: no configuration issues longer, and
+// Verify refuses a token whose exp is further than this from its iat.
+const MaxTTL = 24 * time.Hour
+
 // errUnauthorized is the one answer to every bad token. It is shared (Verify
 // is on every request's path) and says nothing about which check failed.
 var errUnauthorized = docket.Errorf(docket.CodeUnauthorized,
@@ -36,8 +40,8 @@ type TokenConfig struct {
 	// "docket".
 	Issuer string
 
-	// TTL is how long a token is valid, more than 0 and at most 24h. Zero
-	// selects 1h.
+	// TTL is how long a token is valid, more than 0 and at most MaxTTL
+	// (24h). Zero selects 1h.
 	TTL time.Duration
 
 	// Leeway is the clock skew allowed on exp, nbf and iat, 0 to 5m. Zero
@@ -68,7 +72,7 @@ func (c TokenConfig) Validate() error {
 			len(c.Secret), MinSecretLen)
 	case c.Issuer == "":
 		return errors.New("token Issuer is empty")
-	case c.TTL <= 0 || c.TTL > 24*time.Hour:
+	case c.TTL <= 0 || c.TTL > MaxTTL:
 		return fmt.Errorf("token TTL=%s: want more than 0 and at most 24h", c.TTL)
 	case c.Leeway < 0 || c.Leeway > 5*time.Minute:
 		return fmt.Errorf("token Leeway=%s: want 0 to 5m", c.Leeway)
@@ -149,6 +153,12 @@ func (t *Tokens) Verify(authorization []byte) (uuid.UUID, error) {
 		return uuid.Nil, errUnauthorized
 	}
 	if claims.ID == "" {
+		return uuid.Nil, errUnauthorized
+	}
+	// Issue always writes iat, and never a lifetime over MaxTTL: a token
+	// without iat, or valid for longer, was not made by any configuration
+	// of this service (a leaked key, or a forger's guess at one).
+	if claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > MaxTTL {
 		return uuid.Nil, errUnauthorized
 	}
 	// Only the canonical 36-byte form, which Issue writes; uuid.Parse alone

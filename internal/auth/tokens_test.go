@@ -136,6 +136,10 @@ func TestVerifyRefuses(t *testing.T) {
 			with(good, "sub", strings.ReplaceAll(userID.String(), "-", "")))},
 		{"sub nil uuid", "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, with(good, "sub", uuid.Nil.String()))},
 		{"missing jti", "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, with(good, "jti", nil))},
+		{"missing iat", "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, with(good, "iat", nil))},
+		{"lifetime over MaxTTL", "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret,
+			with(good, "exp", now.Add(MaxTTL+time.Minute).Unix()))},
+		{"exp in the year 2100", "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, with(good, "exp", 4102444800))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,6 +174,8 @@ func TestVerifyAccepts(t *testing.T) {
 		with(with(goodClaims(userID), "exp", now.Add(-10*time.Second).Unix()), "iat", now.Add(-time.Hour).Unix()))
 	iatSlightlyAhead := sign(t, jwt.SigningMethodHS256, testSecret,
 		with(goodClaims(userID), "iat", now.Add(10*time.Second).Unix()))
+	lifetimeOfMaxTTL := sign(t, jwt.SigningMethodHS256, testSecret,
+		with(goodClaims(userID), "exp", now.Add(MaxTTL).Unix()))
 
 	cases := []struct {
 		name   string
@@ -181,6 +187,7 @@ func TestVerifyAccepts(t *testing.T) {
 		{"surrounding spaces", "  Bearer  " + issued + " "},
 		{"expired within leeway", "Bearer " + withinLeeway},
 		{"iat ahead within leeway", "Bearer " + iatSlightlyAhead},
+		{"lifetime of exactly MaxTTL", "Bearer " + lifetimeOfMaxTTL},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

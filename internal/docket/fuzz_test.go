@@ -20,6 +20,8 @@ func requireInvalidRequest(t *testing.T, body []byte, err error) {
 	}
 }
 
+// FuzzParseSubmission checks POST /requests bodies; more seeds, nasty ones
+// included, are in testdata/fuzz/FuzzParseSubmission.
 func FuzzParseSubmission(f *testing.F) {
 	for _, seed := range []string{
 		`{}`,
@@ -128,6 +130,29 @@ func FuzzDecodeMessage(f *testing.F) {
 		got, err := docket.DecodeMessage(m.Encode())
 		if err != nil || got != m {
 			t.Fatalf("body %q: %+v encodes as %s, which decodes as %+v, %v", body, m, m.Encode(), got, err)
+		}
+	})
+}
+
+// FuzzValidateIdempotencyKey checks the header rule of API.md: 1 to 128
+// printable ASCII characters, and a refusal that never repeats the key.
+func FuzzValidateIdempotencyKey(f *testing.F) {
+	f.Add([]byte("order-42"))
+	f.Fuzz(func(t *testing.T, key []byte) {
+		err := docket.ValidateIdempotencyKey(key)
+		printable := len(key) >= 1 && len(key) <= docket.MaxIdemKeySize
+		for _, c := range key {
+			printable = printable && c >= 0x20 && c <= 0x7e
+		}
+		if printable != (err == nil) {
+			t.Fatalf("key %q: err = %v, want accepted = %v", key, err, printable)
+		}
+		if err == nil {
+			return
+		}
+		requireInvalidRequest(t, key, err)
+		if msg := docket.ErrorMessage(err); len(key) > 3 && bytes.Contains([]byte(msg), key) {
+			t.Fatalf("key %q: the refusal %q repeats it", key, msg)
 		}
 	})
 }
