@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/docket/docket/internal/auth"
 	"github.com/docket/docket/internal/postgres"
@@ -103,59 +101,16 @@ func (c config) validate() error {
 	case c.ShutdownTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0:
 		return errors.New("SHUTDOWN_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT and IDLE_TIMEOUT must be positive")
 	}
+	// Neither package's error quotes a URL's password (pgx masks it;
+	// rabbitmq does not quote the URL).
 	if err := c.Postgres.Validate(); err != nil {
-		return withoutPassword(err, c.Postgres.URL)
+		return err
 	}
 	if err := c.RabbitMQ.Validate(); err != nil {
-		if _, perr := amqp.ParseURI(c.RabbitMQ.URL); perr != nil {
-			return badAMQPURL(c.RabbitMQ.URL)
-		}
-		return withoutPassword(err, c.RabbitMQ.URL)
+		return err
 	}
 	if err := c.Tokens.WithDefaults().Validate(); err != nil {
 		return err
 	}
 	return c.Hasher.WithDefaults().Validate()
-}
-
-// badAMQPURL says what is wrong with a RABBITMQ_URL that does not parse
-// without quoting it or the parser's error: both would print the password
-// (net/url's errors quote the whole URL, and a password with an unescaped
-// '/' or '@' ends up in the host or port the error names).
-func badAMQPURL(raw string) error {
-	why := "it does not parse"
-	switch {
-	case !strings.HasPrefix(raw, "amqp://") && !strings.HasPrefix(raw, "amqps://"):
-		why = "the scheme must be amqp:// or amqps://"
-	case strings.ContainsAny(raw, " \t\r\n"):
-		why = "it holds whitespace"
-	}
-	return fmt.Errorf("RABBITMQ_URL is not an AMQP URL (amqp://user:password@host:5672/vhost): %s; "+
-		"percent-encode any of @ : / ? # in the user or password (the URL is not shown: it may hold a password)", why)
-}
-
-// withoutPassword returns err, or when its text holds the password of
-// rawURL, an error of that text with the password masked. The drivers mask
-// it themselves; this holds if one of them stops doing so.
-func withoutPassword(err error, rawURL string) error {
-	pw := urlPassword(rawURL)
-	if pw == "" || !strings.Contains(err.Error(), pw) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
-}
-
-// urlPassword returns the password of scheme://user:password@host/... as
-// written, also when the rest does not parse.
-func urlPassword(raw string) string {
-	_, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return ""
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return ""
-	}
-	_, pw, _ := strings.Cut(rest[:at], ":")
-	return pw
 }

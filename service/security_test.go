@@ -59,9 +59,6 @@ func TestConfigHidesURLPasswords(t *testing.T) {
 			}
 		})
 	}
-	if err := withoutPassword(fmt.Errorf("cannot parse `postgres://u:hunter2-pw@h/d`: x"), "postgres://u:hunter2-pw@h/d"); strings.Contains(err.Error(), "hunter2-pw") {
-		t.Errorf("withoutPassword left the password in %q", err)
-	}
 }
 
 // TestHeaderLimits sends headers beyond the 8 KiB read buffer: each gets

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -331,5 +332,29 @@ func TestUnfinishedAndStalled(t *testing.T) {
 	stalled, err = db.Stalled(ctx, 10*time.Millisecond, 10)
 	if err != nil || len(stalled) != 1 || stalled[0] != last.Message() {
 		t.Fatalf("stalled = %+v, %v; want the newest request %+v", stalled, err, last.Message())
+	}
+}
+
+// A page stops early once its payloads pass the byte budget, and says more
+// follow, so a list of large requests cannot build a huge response.
+func TestListRequestsByteBudget(t *testing.T) {
+	db := openTestDB(t)
+	in := NewIntake(db)
+	defer in.Close()
+	ctx := context.Background()
+	u := newUser(t, db, "bulky")
+	big := docket.Submission{Type: docket.TypeEcho, Payload: json.RawMessage(`"` + strings.Repeat("x", 60<<10) + `"`)}
+	for range 80 { // 80 x 60 KiB: more than one page's budget
+		if _, err := in.Accept(ctx, u, big, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, more, err := db.ListRequests(ctx, u, 0, 1000)
+	if err != nil || !more || len(page) == 0 || len(page) >= 80 {
+		t.Fatalf("first page: %d requests, more=%v, %v; want a page cut short with more", len(page), more, err)
+	}
+	rest, more, err := db.ListRequests(ctx, u, page[len(page)-1].Seq, 1000)
+	if err != nil || more || len(page)+len(rest) != 80 {
+		t.Fatalf("second page: %d requests, more=%v, %v; want the remaining %d", len(rest), more, err, 80-len(page))
 	}
 }

@@ -46,8 +46,15 @@ func (db *DB) GetRequest(ctx context.Context, userID, id uuid.UUID) (docket.Requ
 	return r, nil
 }
 
+// maxListBytes bounds the payloads and results one page carries: a page of
+// 1,000 requests with 64 KiB payloads and as large results would otherwise
+// build a response of about 128 MiB. A page cut short says more follow.
+const maxListBytes = 4 << 20
+
 // ListRequests returns up to limit of the user's requests with seq above
-// afterSeq, in seq order, and whether more follow.
+// afterSeq, in seq order, and whether more follow. A page stops early, but
+// after at least one request, once its payloads and results pass
+// maxListBytes.
 func (db *DB) ListRequests(ctx context.Context, userID uuid.UUID, afterSeq int64, limit int) ([]docket.Request, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, db.cfg.QueryTimeout)
 	defer cancel()
@@ -56,6 +63,13 @@ func (db *DB) ListRequests(ctx context.Context, userID uuid.UUID, afterSeq int64
 	list, err := pgx.CollectRows(rows, scanRequest)
 	if err != nil {
 		return nil, false, unavailable(err)
+	}
+	size := 0
+	for i, r := range list {
+		size += len(r.Payload) + len(r.Result)
+		if i > 0 && size > maxListBytes {
+			return list[:i], true, nil
+		}
 	}
 	if len(list) > limit {
 		return list[:limit], true, nil

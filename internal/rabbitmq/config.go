@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -120,7 +121,7 @@ func (c Config) WithDefaults() Config {
 // of WithDefaults.
 func (c Config) Validate() error {
 	if _, err := amqp.ParseURI(c.URL); err != nil {
-		return fmt.Errorf("rabbitmq: URL=%q is not an AMQP URL (amqp://user:pass@host:5672/vhost): %w", redactURL(c.URL), err)
+		return badURL(c.URL)
 	}
 	switch {
 	case c.Partitions < 1 || c.Partitions > maxChannels:
@@ -143,6 +144,22 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rabbitmq: Name must not be empty")
 	}
 	return nil
+}
+
+// badURL says what is wrong with a URL that does not parse without quoting
+// it or the parser's error: both would print the password (net/url's errors
+// quote the whole URL, and a password with an unescaped '/' or '@' ends up
+// in the host or port the error names).
+func badURL(raw string) error {
+	why := "it does not parse"
+	switch {
+	case !strings.HasPrefix(raw, "amqp://") && !strings.HasPrefix(raw, "amqps://"):
+		why = "the scheme must be amqp:// or amqps://"
+	case strings.ContainsAny(raw, " \t\r\n"):
+		why = "it holds whitespace"
+	}
+	return fmt.Errorf("RABBITMQ_URL is not an AMQP URL (amqp://user:password@host:5672/vhost): %s; "+
+		"percent-encode any of @ : / ? # in the user or password (the URL is not shown: it may hold a password)", why)
 }
 
 // redactURL hides the password of an AMQP URL for logs and errors.

@@ -36,8 +36,9 @@ func TestConfigValidate(t *testing.T) {
 		modify func(*Config)
 		want   string // substring of the error
 	}{
-		{"bad URL", func(c *Config) { c.URL = "http://guest:secret@x/" }, "URL="},
-		{"password hidden", func(c *Config) { c.URL = "http://guest:secret@x/" }, "(unparsable URL)"},
+		{"bad URL", func(c *Config) { c.URL = "http://guest:secret@x/" }, "RABBITMQ_URL"},
+		{"password hidden", func(c *Config) { c.URL = "http://guest:secret@x/" }, "the URL is not shown"},
+		{"password with a slash hidden", func(c *Config) { c.URL = "amqp://guest:pa/secret@x:5672/" }, "RABBITMQ_URL is not an AMQP URL"},
 		{"negative partitions", func(c *Config) { c.Partitions = -1 }, "Partitions=-1"},
 		{"delivery limit", func(c *Config) { c.DeliveryLimit = -3 }, "DeliveryLimit=-3"},
 		{"publish channels", func(c *Config) { c.PublishChannels = 5000 }, "PublishChannels=5000"},
