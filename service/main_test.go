@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,26 +165,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// testLogger writes the app's log to the test's log until the test's
-// cleanups are done.
-func testLogger(t testing.TB) *slog.Logger {
-	t.Helper()
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.done.Store(true) }) // registered first, runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct {
-	t    testing.TB
-	done atomic.Bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	if !w.done.Load() {
-		w.t.Log(strings.TrimSuffix(string(b), "\n"))
-	}
-	return len(b), nil
-}
+// testLogger writes to the test's log (see testenv.Logger).
+func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t, slog.LevelInfo) }
 
 // response is a read HTTP response.
 type response struct {

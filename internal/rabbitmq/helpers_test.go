@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,25 +29,8 @@ func testConfig(t testing.TB, partitions int) Config {
 	}.WithDefaults()
 }
 
-// testLogger writes to the test's log until the test's cleanups are done.
-func testLogger(t testing.TB) *slog.Logger {
-	t.Helper()
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.done.Store(true) }) // registered first, runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct {
-	t    testing.TB
-	done atomic.Bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	if !w.done.Load() {
-		w.t.Log(strings.TrimSuffix(string(b), "\n"))
-	}
-	return len(b), nil
-}
+// testLogger writes to the test's log (see testenv.Logger).
+func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t, slog.LevelDebug) }
 
 // newPublisher starts a publisher, waits until it is ready, and closes it
 // when the test ends.
