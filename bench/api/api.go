@@ -273,3 +273,61 @@ func IsStatus(err error, status int) bool {
 	var se *StatusError
 	return errors.As(err, &se) && se.Status == status
 }
+
+// Probe sends GET path once and returns the status (0: no answer within
+// timeout) and the time to the end of the answer.
+func (c *Client) Probe(ctx context.Context, path string, timeout time.Duration) (int, time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return 0, 0
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, time.Since(start)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, time.Since(start)
+	}
+	return resp.StatusCode, time.Since(start)
+}
+
+// Gauge reads one unlabelled sample, such as docket_backlog, from the
+// API's GET /metrics (Prometheus text).
+func (c *Client) Gauge(ctx context.Context, name string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	status, _, body, err := c.do(ctx, http.MethodGet, "/metrics", "", nil)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", name, err)
+	}
+	if status != http.StatusOK {
+		return 0, fmt.Errorf("read %s: GET /metrics answered %d", name, status)
+	}
+	return ParseGauge(body, name)
+}
+
+// ParseGauge finds the unlabelled sample name in a Prometheus text
+// exposition.
+func ParseGauge(text []byte, name string) (float64, error) {
+	for line := range strings.Lines(string(text)) {
+		rest, ok := strings.CutPrefix(line, name+" ")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			break
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("read %s: bad value %q", name, fields[0])
+		}
+		return v, nil
+	}
+	return 0, fmt.Errorf("read %s: not in GET /metrics", name)
+}

@@ -127,3 +127,14 @@ func TestListAfterRefusesAStuckCursor(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestParseGauge(t *testing.T) {
+	t.Parallel()
+	text := []byte("# TYPE docket_backlog_limit gauge\ndocket_backlog_limit 100000\ndocket_backlog 1234\ndocket_backlog_x{a=\"b\"} 7\n")
+	if v, err := api.ParseGauge(text, "docket_backlog"); err != nil || v != 1234 {
+		t.Errorf("docket_backlog = %v, %v", v, err)
+	}
+	if _, err := api.ParseGauge(text, "docket_missing"); err == nil {
+		t.Error("a missing metric was found")
+	}
+}

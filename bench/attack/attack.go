@@ -48,9 +48,11 @@ type Body struct {
 
 // Group is a set of users that share a mode, a mix and a share of the load.
 type Group struct {
-	Name  string
-	Mode  string
-	Share float64
+	Name string
+	// Target overrides Config.Target for this group (empty: the attack's).
+	Target string
+	Mode   string
+	Share  float64
 	// Burst (open mode) is how many consecutive picks go to one user
 	// before the next user's turn; 0 or 1 is plain round-robin.
 	Burst int
@@ -100,11 +102,22 @@ func (c *Config) validate() error {
 		if len(g.Users) == 0 {
 			return fmt.Errorf("attack: group %q has no users", g.Name)
 		}
-		if c.Target == TargetRequests && len(g.Mix) == 0 {
+		if g.Target != "" && g.Target != TargetRequests && g.Target != TargetLogin {
+			return fmt.Errorf("attack: group %q has unknown target %q", g.Name, g.Target)
+		}
+		if c.targetOf(g) == TargetRequests && len(g.Mix) == 0 {
 			return fmt.Errorf("attack: group %q has no mix", g.Name)
 		}
 	}
 	return nil
+}
+
+// targetOf is what group g sends.
+func (c *Config) targetOf(g Group) string {
+	if g.Target != "" {
+		return g.Target
+	}
+	return c.Target
 }
 
 // Record is what the bench knows of one request it sent.
@@ -296,7 +309,7 @@ func (a *Attack) targeter(t *vegeta.Target) error {
 		"Content-Type": {"application/json"},
 		"X-Request-Id": {a.cfg.RunID + "-" + strconv.FormatUint(n, 10)},
 	}
-	switch a.cfg.Target {
+	switch a.cfg.targetOf(*g) {
 	case TargetRequests:
 		round := a.mixOf[gi]
 		b := g.Mix[round[a.nextMix[gi].Add(1)%uint64(len(round))]]
@@ -423,7 +436,7 @@ func (a *Attack) collect(res *vegeta.Result) *Record {
 	if rec.Code == 0 {
 		rec.Error = res.Error
 	}
-	if rec.Code == http.StatusAccepted && a.cfg.Target == TargetRequests {
+	if rec.Code == http.StatusAccepted && a.cfg.targetOf(*g) == TargetRequests {
 		var body struct {
 			ID  string `json:"id"`
 			Seq int64  `json:"seq"`

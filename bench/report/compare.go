@@ -88,6 +88,29 @@ var figures = []figure{
 		}
 		return worst, ok
 	}},
+	{"healthz p99", "ms", -1, func(r *Report) (float64, bool) {
+		if r.Healthz == nil || r.Healthz.Latency.Count == 0 {
+			return 0, false
+		}
+		return r.Healthz.Latency.P99, true
+	}},
+	{"peak rss", "mb", -1, func(r *Report) (float64, bool) {
+		peak := 0.0
+		for _, p := range r.Processes {
+			peak = max(peak, p.PeakRSSMB)
+		}
+		return peak, len(r.Processes) > 0
+	}},
+	{"worst recovery", "ms", -1, func(r *Report) (float64, bool) {
+		worst := 0.0
+		for _, f := range r.Faults {
+			if f.RecoveredMS == nil {
+				return 0, false
+			}
+			worst = max(worst, *f.RecoveredMS)
+		}
+		return worst, len(r.Faults) > 0
+	}},
 }
 
 // Compare lists every figure both reports have, A beside B.

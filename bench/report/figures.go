@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -61,8 +62,9 @@ func HTTPFigures(records []*attack.Record, successCodes []int) HTTP {
 			if h.Errors == nil {
 				h.Errors = map[string]int{}
 			}
-			if _, ok := h.Errors[r.Error]; ok || len(h.Errors) < 10 {
-				h.Errors[r.Error]++
+			msg := requestNumber.ReplaceAllString(r.Error, "")
+			if _, ok := h.Errors[msg]; ok || len(h.Errors) < 10 {
+				h.Errors[msg]++
 			}
 		}
 		if r.Sent.Before(first) {
@@ -81,6 +83,10 @@ func HTTPFigures(records []*attack.Record, successCodes []int) HTTP {
 	}
 	return h
 }
+
+// requestNumber is the fragment each target's URL carries (/requests#17):
+// without it, the same error of many requests counts as one kind.
+var requestNumber = regexp.MustCompile(`#[0-9]+`)
 
 // ProcessingFigures computes server-side figures for the accepted records,
 // from the rows listed after the drain (keyed by id).
@@ -129,6 +135,10 @@ func GroupFigures(name string, users int, mode string, records []*attack.Record,
 		}
 		mine = append(mine, r)
 		lat = append(lat, r.Latency())
+		if g.StatusCodes == nil {
+			g.StatusCodes = map[string]int{}
+		}
+		g.StatusCodes[strconv.Itoa(r.Code)]++
 	}
 	g.Requests = len(mine)
 	g.HTTPP99 = Latencies(lat).P99

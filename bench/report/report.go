@@ -44,7 +44,18 @@ type Report struct {
 	Capacity *Capacity `json:"capacity,omitempty"`
 	// Groups has per-group figures, with the baseline run's beside them
 	// when the scenario has baseline_without.
-	Groups     []Group     `json:"groups,omitempty"`
+	Groups []Group `json:"groups,omitempty"`
+	// Faults has one entry per fault injected (scenario faults).
+	Faults []Fault `json:"faults,omitempty"`
+	// Healthz is GET /healthz's latency, probed every 100 ms while the
+	// measured attacks and the drain ran.
+	Healthz *Healthz `json:"healthz,omitempty"`
+	// Backlog sums up the service's docket_backlog, sampled every 500 ms
+	// over the same time.
+	Backlog *Backlog `json:"backlog,omitempty"`
+	// Processes has the resident memory of each process the bench started
+	// (local-started mode), sampled every 500 ms.
+	Processes  []Process   `json:"processes,omitempty"`
 	Thresholds []Threshold `json:"thresholds"`
 	// Pass is true when every threshold passed.
 	Pass  bool     `json:"pass"`
@@ -177,11 +188,74 @@ type Group struct {
 	E2EP50   float64 `json:"e2e_p50_ms"`
 	E2EP99   float64 `json:"e2e_p99_ms"`
 	E2EMax   float64 `json:"e2e_max_ms"`
+	// StatusCodes counts the group's answers by code ("0": no answer).
+	StatusCodes map[string]int `json:"status_codes,omitempty"`
 	// Baseline holds the same figures from the run without the flood group;
 	// nil when the group did not run in the baseline or there was none.
 	Baseline *Group `json:"baseline,omitempty"`
 	// Slowdown is E2EP99 over the baseline's E2EP99.
 	Slowdown float64 `json:"slowdown,omitempty"`
+}
+
+// Fault is one injected fault and how the system recovered from it.
+type Fault struct {
+	// Action is the scenario's action; Worker the worker killed (from 0).
+	Action string `json:"action"`
+	Worker *int   `json:"worker,omitempty"`
+	// AtMS and DurationMS are the scenario's at and duration.
+	AtMS       float64 `json:"at_ms"`
+	DurationMS float64 `json:"duration_ms"`
+	// StartedAt is when the fault began, EndedAt when it was undone (the
+	// process or server started again); DownMS is the time between.
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	DownMS    float64   `json:"down_ms"`
+	// FirstAcceptMS is the time from the fault's end to the first 202
+	// received after it; null if none came.
+	FirstAcceptMS *float64 `json:"first_202_after_ms"`
+	// Failed counts the requests sent from the fault's start to that first
+	// 202 that got no 202 (refused, or no answer).
+	Failed int `json:"failed"`
+	// BacklogBefore is the highest docket_backlog in the 5 s before the
+	// fault; BacklogPeak the highest from its start to its recovery;
+	// BacklogNormal = before x 1.5 + 100, the level that counts as recovered.
+	BacklogBefore float64 `json:"backlog_before"`
+	BacklogPeak   float64 `json:"backlog_peak"`
+	BacklogNormal float64 `json:"backlog_normal"`
+	// RecoveredMS is the time from the fault's end until the backlog was
+	// back at or under BacklogNormal; null if it never was.
+	RecoveredMS *float64 `json:"recovered_ms"`
+	// Error says what went wrong injecting or undoing the fault.
+	Error string `json:"error,omitempty"`
+}
+
+// Healthz is GET /healthz's latency under the load.
+type Healthz struct {
+	// Probes is how many were sent; Failed got no 200 within 2 s.
+	Probes  int     `json:"probes"`
+	Failed  int     `json:"failed"`
+	Latency Latency `json:"latency"`
+}
+
+// Backlog sums up the service's docket_backlog samples.
+type Backlog struct {
+	Samples int     `json:"samples"`
+	Peak    float64 `json:"peak"`
+	Last    float64 `json:"last"`
+}
+
+// Process is one bench-started process's resident memory, in MiB, over
+// all its incarnations (a restarted process keeps its name).
+type Process struct {
+	Name string `json:"name"`
+	// PeakRSSMB is the highest VmHWM read; FirstRSSMB and LastRSSMB are
+	// VmRSS at the first and last sample; Samples counts the readings.
+	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	FirstRSSMB float64 `json:"first_rss_mb"`
+	LastRSSMB  float64 `json:"last_rss_mb"`
+	Samples    int     `json:"samples"`
+	// Starts is how many times the process was started (restarts + 1).
+	Starts int `json:"starts"`
 }
 
 // Threshold is one pass mark and how the run did.

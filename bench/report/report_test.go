@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -87,9 +88,23 @@ func failing() *report.Report {
 		verify.Order: {"user bench-0a1b2c3d-9: seq 12 finished at 07:00:31.000100, not after seq 11 at 07:00:31.000200"},
 	}
 	r.Groups = []report.Group{
-		{Name: "light", Users: 50, Mode: "sequential", Requests: 6000, HTTPP99: 4, E2EP50: 6, E2EP99: 40, E2EMax: 90,
+		{Name: "light", Users: 50, Mode: "sequential", Requests: 6000, HTTPP99: 4, E2EP50: 6, E2EP99: 40, E2EMax: 90, StatusCodes: map[string]int{"202": 6000},
 			Baseline: &report.Group{Name: "light", Users: 50, Mode: "sequential", Requests: 6000, HTTPP99: 3, E2EP50: 5, E2EP99: 20, E2EMax: 45}, Slowdown: 2},
-		{Name: "flood", Users: 1, Mode: "open", Requests: 12000, HTTPP99: 5, E2EP50: 9000, E2EP99: 31000, E2EMax: 33000},
+		{Name: "flood", Users: 1, Mode: "open", Requests: 12000, HTTPP99: 5, E2EP50: 9000, E2EP99: 31000, E2EMax: 33000, StatusCodes: map[string]int{"202": 11990, "429": 10}},
+	}
+	w := 1
+	first, recovered := 850.0, 4500.0
+	r.Faults = []report.Fault{
+		{Action: "kill-worker", Worker: &w, AtMS: 20000, DurationMS: 5000, StartedAt: t0.Add(20 * time.Second), EndedAt: t0.Add(25 * time.Second),
+			DownMS: 5010, FirstAcceptMS: &first, BacklogBefore: 120, BacklogPeak: 2400, BacklogNormal: 280, RecoveredMS: &recovered},
+		{Action: "restart-rabbitmq", AtMS: 40000, DurationMS: 5000, StartedAt: t0.Add(40 * time.Second), EndedAt: t0.Add(51 * time.Second),
+			DownMS: 11000, Failed: 12, BacklogBefore: 100, BacklogPeak: 9000, BacklogNormal: 250, Error: "end: rabbitmq did not start within 2m0s"},
+	}
+	r.Healthz = &report.Healthz{Probes: 900, Failed: 2, Latency: report.Latency{Count: 898, Mean: 0.9, P50: 0.6, P90: 1.2, P99: 4.5, P999: 30, Max: 41}}
+	r.Backlog = &report.Backlog{Samples: 180, Peak: 9000, Last: 0}
+	r.Processes = []report.Process{
+		{Name: "service", PeakRSSMB: 61.2, FirstRSSMB: 30.1, LastRSSMB: 48.7, Samples: 180, Starts: 1},
+		{Name: "worker 1", PeakRSSMB: 40.5, FirstRSSMB: 22, LastRSSMB: 35.25, Samples: 170, Starts: 2},
 	}
 	r.Thresholds[4] = report.Threshold{Name: "max_violations", Op: "<=", Limit: 0, Actual: 1, Unit: "count"}
 	r.Thresholds[5] = report.Threshold{Name: "max_lost", Op: "<=", Limit: 0, Actual: 10, Unit: "count"}
@@ -180,6 +195,20 @@ func TestLatencies(t *testing.T) {
 	}
 }
 
+// The same error of many requests is one kind, whatever request it was.
+func TestErrorsCountedByKind(t *testing.T) {
+	t.Parallel()
+	var records []*attack.Record
+	for n := range 15 {
+		records = append(records, &attack.Record{Code: 0, Sent: t0, Received: t0,
+			Error: fmt.Sprintf(`Post "http://127.0.0.1:3001/requests#%d": connect: connection refused`, n+1)})
+	}
+	h := report.HTTPFigures(records, []int{202})
+	if len(h.Errors) != 1 || h.Errors[`Post "http://127.0.0.1:3001/requests": connect: connection refused`] != 15 {
+		t.Errorf("errors %v", h.Errors)
+	}
+}
+
 func TestFigures(t *testing.T) {
 	t.Parallel()
 	rec := func(code int, sent, took int, id string) *attack.Record {
@@ -248,6 +277,50 @@ func TestCheck(t *testing.T) {
 	report.Check(scenario.Thresholds{HTTPP99: d("1ms"), MinCapacity: f(1000)}, true, r)
 	if !r.Pass || len(r.Thresholds) != 1 {
 		t.Errorf("steps: %+v", r.Thresholds)
+	}
+}
+
+func TestCheckFaultsAndHealth(t *testing.T) {
+	t.Parallel()
+	d := func(s string) *time.Duration { v, _ := time.ParseDuration(s); return &v }
+	f := func(v float64) *float64 { return &v }
+	actual := func(r *report.Report, name string) (float64, bool) {
+		for _, th := range r.Thresholds {
+			if th.Name == name {
+				return th.Actual, th.Pass
+			}
+		}
+		t.Fatalf("no threshold %s in %+v", name, r.Thresholds)
+		return 0, false
+	}
+	th := scenario.Thresholds{MaxRecovery: d("10s"), MaxRSSMB: f(100), HealthzP99: d("5ms")}
+
+	r := failing() // one fault recovered in 4.5s, one never (and its restart failed)
+	report.Check(th, false, r)
+	if v, ok := actual(r, "max_recovery"); ok || v < 1e17 {
+		t.Errorf("max_recovery %v pass %v: a fault that never recovered must fail", v, ok)
+	}
+	if v, ok := actual(r, "max_rss_mb"); !ok || v != 61.2 {
+		t.Errorf("max_rss_mb %v pass %v", v, ok)
+	}
+	if v, ok := actual(r, "healthz_p99"); !ok || v != 4.5 {
+		t.Errorf("healthz_p99 %v pass %v", v, ok)
+	}
+
+	r = failing()
+	r.Faults = r.Faults[:1]
+	report.Check(th, false, r)
+	if v, ok := actual(r, "max_recovery"); !ok || v != 4500 {
+		t.Errorf("max_recovery %v pass %v", v, ok)
+	}
+
+	// Not measured: fails.
+	r = fixture()
+	report.Check(th, false, r)
+	for _, name := range []string{"max_recovery", "max_rss_mb", "healthz_p99"} {
+		if _, ok := actual(r, name); ok {
+			t.Errorf("%s passed without a measurement", name)
+		}
 	}
 }
 

@@ -136,9 +136,9 @@ func (r *Report) writeText(w io.Writer) {
 		p("")
 		p("GROUPS")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  group\tusers\tmode\trequests\thttp p99\te2e p50\te2e p99\te2e max\t")
+		fmt.Fprintln(tw, "  group\tusers\tmode\trequests\thttp p99\te2e p50\te2e p99\te2e max\tcodes\t")
 		for _, g := range r.Groups {
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t\n", g.Name, g.Users, g.Mode, g.Requests, fmtMS(g.HTTPP99), fmtMS(g.E2EP50), fmtMS(g.E2EP99), fmtMS(g.E2EMax))
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", g.Name, g.Users, g.Mode, g.Requests, fmtMS(g.HTTPP99), fmtMS(g.E2EP50), fmtMS(g.E2EP99), fmtMS(g.E2EMax), statusCodes(g.StatusCodes))
 			if b := g.Baseline; b != nil {
 				fmt.Fprintf(tw, "    without the flood\t\t\t%d\t%s\t%s\t%s\t%s\t\n", b.Requests, fmtMS(b.HTTPP99), fmtMS(b.E2EP50), fmtMS(b.E2EP99), fmtMS(b.E2EMax))
 				fmt.Fprintf(tw, "    slowdown (e2e p99)\t\t\t\t\t\t%.2fx\t\t\n", g.Slowdown)
@@ -146,6 +146,9 @@ func (r *Report) writeText(w io.Writer) {
 		}
 		tw.Flush()
 	}
+
+	r.writeFaults(w)
+	r.writeHealth(w)
 
 	p("")
 	p("THRESHOLDS")
@@ -194,6 +197,11 @@ func fmtValue(v float64, unit string) string {
 		return fmt.Sprintf("%.1f/s", v)
 	case "cores":
 		return fmt.Sprintf("%.2f cores", v)
+	case "mb":
+		if v >= inf {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f MiB", v)
 	case "count":
 		if v >= inf {
 			return "n/a"
@@ -239,4 +247,61 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// writeFaults writes the FAULTS section: each fault and its recovery.
+func (r *Report) writeFaults(w io.Writer) {
+	if len(r.Faults) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "FAULTS (recovery: from the fault's end; backlog normal = before x 1.5 + 100)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  fault\tat\tdown for\tfailed\tfirst 202 after\tbacklog before\tpeak\tback to normal after\t")
+	for _, f := range r.Faults {
+		name := f.Action
+		if f.Worker != nil {
+			name += fmt.Sprintf(" %d (worker %d)", *f.Worker, *f.Worker+1) // processes count from 1
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%.0f\t%.0f\t%s\t\n", name, fmtMS(f.AtMS), fmtMS(f.DownMS), f.Failed,
+			fmtOptMS(f.FirstAcceptMS), f.BacklogBefore, f.BacklogPeak, fmtOptMS(f.RecoveredMS))
+	}
+	tw.Flush()
+	for _, f := range r.Faults {
+		if f.Error != "" {
+			fmt.Fprintf(w, "  error: %s: %s\n", f.Action, f.Error)
+		}
+	}
+}
+
+// writeHealth writes the HEALTH section: /healthz under load, the
+// backlog, and each process's memory.
+func (r *Report) writeHealth(w io.Writer) {
+	if r.Healthz == nil && r.Backlog == nil && len(r.Processes) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "HEALTH (during the attack and the drain)")
+	if h := r.Healthz; h != nil {
+		l := h.Latency
+		fmt.Fprintf(w, "  %-13s %d probes, %d failed; p50 %s  p99 %s  max %s\n", "/healthz", h.Probes, h.Failed, fmtMS(l.P50), fmtMS(l.P99), fmtMS(l.Max))
+	}
+	if b := r.Backlog; b != nil {
+		fmt.Fprintf(w, "  %-13s peak %.0f, last %.0f (%d samples of docket_backlog)\n", "backlog", b.Peak, b.Last, b.Samples)
+	}
+	if len(r.Processes) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  memory\tpeak RSS\tfirst\tlast\tstarts\t")
+		for _, p := range r.Processes {
+			fmt.Fprintf(tw, "  %s\t%.1f MiB\t%.1f MiB\t%.1f MiB\t%d\t\n", p.Name, p.PeakRSSMB, p.FirstRSSMB, p.LastRSSMB, p.Starts)
+		}
+		tw.Flush()
+	}
+}
+
+func fmtOptMS(v *float64) string {
+	if v == nil {
+		return "never"
+	}
+	return fmtMS(*v)
 }

@@ -67,6 +67,37 @@ func Check(th scenario.Thresholds, steps bool, r *Report) {
 		}
 		le("max_neighbour_slowdown", *th.MaxNeighbourSlowdown, worst, "ratio")
 	}
+	if th.MaxRecovery != nil {
+		worst := 0.0
+		for _, f := range r.Faults {
+			if f.RecoveredMS == nil || f.Error != "" {
+				worst = inf
+				break
+			}
+			worst = max(worst, *f.RecoveredMS)
+		}
+		if len(r.Faults) == 0 {
+			worst = inf // the faults did not run
+		}
+		le("max_recovery", ms(*th.MaxRecovery), worst, "ms")
+	}
+	if th.MaxRSSMB != nil {
+		peak := inf
+		if len(r.Processes) > 0 {
+			peak = 0
+			for _, p := range r.Processes {
+				peak = max(peak, p.PeakRSSMB)
+			}
+		}
+		le("max_rss_mb", *th.MaxRSSMB, peak, "mb")
+	}
+	if th.HealthzP99 != nil {
+		actual := inf
+		if r.Healthz != nil && r.Healthz.Latency.Count > 0 {
+			actual = r.Healthz.Latency.P99
+		}
+		le("healthz_p99", ms(*th.HealthzP99), actual, "ms")
+	}
 	if th.MinCapacity != nil {
 		actual := 0.0
 		if r.Capacity != nil {

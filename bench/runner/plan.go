@@ -21,15 +21,37 @@ func (r *run) attackGroups(exclude string) ([]attack.Group, float64) {
 		}
 		kept += g.Share
 		out = append(out, attack.Group{
-			Name:  g.Name,
-			Mode:  g.Mode,
-			Share: g.Share,
-			Burst: g.Burst,
-			Users: r.users[g.Name],
-			Mix:   bodies(g.Mix),
+			Name:   g.Name,
+			Target: g.Target,
+			Mode:   g.Mode,
+			Share:  g.Share,
+			Burst:  g.Burst,
+			Users:  r.users[g.Name],
+			Mix:    bodies(g.Mix),
 		})
 	}
 	return out, kept / total
+}
+
+// ofTarget keeps the records of the groups with the scenario's own target:
+// in a scenario where a login group storms beside request groups, the
+// HTTP figures and the verifier are about the requests (the login group
+// has its own line under GROUPS).
+func (r *run) ofTarget(records []*attack.Record) []*attack.Record {
+	if !r.sc.MixedTargets() {
+		return records
+	}
+	keep := map[string]bool{}
+	for _, g := range r.sc.Users {
+		keep[g.Name] = g.Target == r.sc.Target
+	}
+	out := make([]*attack.Record, 0, len(records))
+	for _, rec := range records {
+		if keep[rec.Group] {
+			out = append(out, rec)
+		}
+	}
+	return out
 }
 
 func bodies(mix []scenario.Mix) []attack.Body {
@@ -89,7 +111,9 @@ func describeMix(sc *scenario.Scenario) string {
 	base := one(sc.Mix)
 	var own []string
 	for _, g := range sc.Users {
-		if m := one(g.Mix); m != base {
+		if g.Target == scenario.TargetLogin {
+			own = append(own, fmt.Sprintf("group %s: logins", g.Name))
+		} else if m := one(g.Mix); m != base {
 			own = append(own, fmt.Sprintf("group %s: %s", g.Name, m))
 		}
 	}
@@ -106,6 +130,9 @@ func groupsLine(sc *scenario.Scenario) string {
 	parts := make([]string, len(sc.Users))
 	for i, g := range sc.Users {
 		parts[i] = fmt.Sprintf("%s: %d %s (share %g, burst %d)", g.Name, g.Count, g.Mode, g.Share, g.Burst)
+		if g.Target != sc.Target {
+			parts[i] = fmt.Sprintf("%s: %d %s sending %s (share %g, burst %d)", g.Name, g.Count, g.Mode, g.Target, g.Share, g.Burst)
+		}
 	}
 	return strings.Join(parts, "; ")
 }

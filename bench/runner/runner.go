@@ -22,6 +22,7 @@ import (
 
 	"github.com/docket/docket/bench/api"
 	"github.com/docket/docket/bench/attack"
+	"github.com/docket/docket/bench/chaos"
 	"github.com/docket/docket/bench/local"
 	"github.com/docket/docket/bench/progress"
 	"github.com/docket/docket/bench/report"
@@ -89,6 +90,10 @@ type run struct {
 	users   map[string][]*api.User
 	all     []*api.User
 	raw     *rawOutput
+	// stack is the processes the bench started (nil unless local-started);
+	// pgVersion the PostgreSQL cluster a restart-postgres fault restarts.
+	stack     *local.Stack
+	pgVersion string
 
 	mu    sync.Mutex
 	notes []string
@@ -193,15 +198,24 @@ func (r *run) connect(ctx context.Context, rep *report.Report) (*local.Stack, er
 			return nil, fmt.Errorf("nothing answers GET %s/healthz: is the stack up (make up)?", r.client.Base())
 		}
 		mode = "local-started"
+		if len(r.sc.Faults) > 0 {
+			if r.pgVersion, err = chaos.Preflight(r.sc.Faults, chaos.MachineEnv()); err != nil {
+				return nil, fmt.Errorf("%s: %w", r.sc.File, err)
+			}
+		}
 		r.logf("bench: nothing answers at %s; starting %s and %d × %s (logs in %s)", base, r.cfg.ServiceBin, r.sc.Workers, r.cfg.WorkerBin, r.dir)
 		stack, err = local.Start(ctx, local.Config{
 			ServiceBin: r.cfg.ServiceBin, WorkerBin: r.cfg.WorkerBin, Workers: r.sc.Workers,
 			ListenAddr: u.Host, Dir: r.dir, ReadyTimeout: r.cfg.ReadyTimeout,
+			ServiceEnv: scenario.Pairs(r.sc.Env.Service), WorkerEnv: scenario.Pairs(r.sc.Env.Worker),
 		})
 		if err != nil {
 			return nil, err
 		}
+		r.stack = stack
 		rep.Run.Workers = r.sc.Workers
+	} else if r.sc.NeedsLocal() {
+		return nil, fmt.Errorf("%s has faults or env: they need processes the bench starts itself, but %s already answers (%s mode); stop it, or run another scenario", r.sc.File, r.client.Base(), mode)
 	} else if r.sc.Workers > 1 {
 		r.note("the scenario asks for %d workers, but the server was already running (%s): the bench started none", r.sc.Workers, mode)
 	}
@@ -270,7 +284,13 @@ func (r *run) execute(ctx context.Context, rep *report.Report) error {
 		}
 	}
 
+	// The monitor watches the measured attacks and their drain (not the
+	// baseline: /healthz under the flood is the figure).
+	mon := startMonitor(ctx, r.client, r.stack)
+	defer mon.Stop()
+
 	var measured []*attack.Record
+	var faults []chaos.Record
 	if sc.Load.Shape == scenario.ShapeSteps {
 		recs, err := r.steps(ctx, rep)
 		if err != nil {
@@ -279,7 +299,14 @@ func (r *run) execute(ctx context.Context, rep *report.Report) error {
 		measured = recs
 	} else {
 		groups, _ := r.attackGroups("")
+		var faultsDone func() []chaos.Record
+		if len(sc.Faults) > 0 {
+			faultsDone = r.startFaults(ctx)
+		}
 		st, recs, err := r.attack(ctx, "main", groups, schedule(sc.Load))
+		if faultsDone != nil {
+			faults = faultsDone()
+		}
 		if err != nil {
 			return err
 		}
@@ -290,18 +317,24 @@ func (r *run) execute(ctx context.Context, rep *report.Report) error {
 	if !rep.Attacker.KeptRate {
 		r.note("the attacker fell behind its target rate (%s): read the figures as the load actually sent, not the load asked for", rep.Attacker.LimitedBy)
 	}
-	rep.HTTP = report.HTTPFigures(measured, sc.SuccessCodes)
+	rep.HTTP = report.HTTPFigures(r.ofTarget(measured), sc.SuccessCodes)
 
 	var all []*attack.Record
 	all = append(all, baseline...)
 	all = append(all, measured...)
 	r.raw.records = all
 
+	if !requests {
+		mon.Stop()
+		mon.fill(rep)
+	}
 	if requests {
 		drained, took, err := r.drain(ctx, "final", sc.DrainTimeout)
 		if err != nil {
 			return err
 		}
+		mon.Stop()
+		mon.fill(rep)
 		r.metrics.setPhase("verify")
 		listings, err := r.listAll(ctx, r.all)
 		if err != nil {
@@ -314,10 +347,13 @@ func (r *run) execute(ctx context.Context, rep *report.Report) error {
 				rows[row.ID] = row
 			}
 		}
+		if len(faults) > 0 {
+			rep.Faults = faultFigures(faults, r.ofTarget(measured), runBacklog(rows, faults[0].Started))
+		}
 		p := report.ProcessingFigures(measured, rows)
 		p.Drained, p.DrainMS = drained, float64(took.Milliseconds())
 		rep.Processing = &p
-		rep.Verify = verify.Verify(VerifyInput(all, listings))
+		rep.Verify = verify.Verify(VerifyInput(r.ofTarget(all), listings))
 		r.metrics.setVerify(rep.Verify.Counts)
 		if len(sc.Users) > 1 {
 			rep.Groups = r.groupFigures(measured, baseline, rows)

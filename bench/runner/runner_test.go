@@ -271,3 +271,57 @@ func TestRunRemoteNeedsAnAnsweringTarget(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A login group storms beside a request group: the HTTP figures and the
+// verifier are the requests'; the storm has its own line with its codes;
+// /healthz and the backlog are watched throughout.
+func TestRunMixedTargets(t *testing.T) {
+	srv := fakedocket.Start(fakedocket.Faults{})
+	defer srv.Close()
+	rep := runAgainst(t, srv, scenarioOf(t, `
+name: storm
+users:
+  - group: requests
+    count: 3
+  - group: storm
+    count: 3
+    target: login
+    share: 2
+load:
+  shape: constant
+  rate: 60
+  duration: 1s
+thresholds:
+  success_ratio: 0.99
+  healthz_p99: 1s
+`))
+	if !rep.Pass || rep.Verify == nil || rep.Verify.Accepted != rep.HTTP.StatusCodes["202"] || rep.HTTP.StatusCodes["200"] != 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if len(rep.Groups) != 2 || rep.Groups[1].StatusCodes["200"] < 30 || rep.Groups[0].StatusCodes["202"] < 15 {
+		t.Errorf("groups %+v", rep.Groups)
+	}
+	if rep.Healthz == nil || rep.Healthz.Probes < 5 || rep.Backlog == nil || rep.Backlog.Samples < 2 || rep.Backlog.Last != 0 {
+		t.Errorf("healthz %+v backlog %+v", rep.Healthz, rep.Backlog)
+	}
+	if len(rep.Processes) != 0 || len(rep.Faults) != 0 {
+		t.Errorf("remote mode has processes %v or faults %v", rep.Processes, rep.Faults)
+	}
+}
+
+// Faults and env need the processes the bench starts: against a server
+// that already answers, the run refuses before anything is sent.
+func TestRunFaultsNeedLocalProcesses(t *testing.T) {
+	srv := fakedocket.Start(fakedocket.Faults{})
+	defer srv.Close()
+	sc := scenarioOf(t, strings.Replace(small, "drain_timeout: 3s", "drain_timeout: 3s\nfaults: [{at: 1s, action: stop-workers, duration: 500ms}]", 1))
+	_, err := runner.Run(context.Background(), runner.Config{Scenario: sc, Target: srv.URL, OutDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "test.yaml has faults or env: they need processes the bench starts itself") {
+		t.Fatalf("err = %v", err)
+	}
+	posts := 0
+	srv.Posts.Range(func(_, _ any) bool { posts++; return true })
+	if posts != 0 {
+		t.Errorf("%d users sent requests before the refusal", posts)
+	}
+}

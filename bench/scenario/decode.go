@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -45,7 +46,12 @@ type decoder struct {
 	// lines maps each field path decoded to its line, so that later
 	// checks can point at the line too.
 	lines map[string]int
+	// values counts the values decoded, aliases expanded.
+	values int
 }
+
+// maxValues bounds the values one file may decode to.
+const maxValues = 20_000
 
 func (d *decoder) errorf(path string, n *yaml.Node, format string, args ...any) error {
 	line := 0
@@ -65,6 +71,11 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	// Aliases are decoded again at each use, so a small file could expand
+	// into millions of values (a "billion laughs"); no scenario has many.
+	if d.values++; d.values > maxValues {
+		return d.errorf(path, n, "the file expands to more than %d values (through aliases?)", maxValues)
+	}
 	switch {
 	case v.Type() == durationType:
 		return d.decodeDuration(path, n, v)
@@ -82,6 +93,8 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 		return d.decodeStruct(path, n, v)
 	case v.Kind() == reflect.Slice:
 		return d.decodeSlice(path, n, v)
+	case v.Kind() == reflect.Map:
+		return d.decodeMap(path, n, v)
 	}
 	if n.Kind != yaml.ScalarNode {
 		return d.errorf(path, n, "want a %s, got a %s", kindName(v.Kind()), nodeKindName(n))
@@ -100,7 +113,9 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 		v.SetInt(i)
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
-		if err != nil || n.Tag == "!!str" {
+		// ParseFloat takes nan and inf, which an explicit !!float tag lets
+		// through; no field means them, and NaN passes every range check.
+		if err != nil || n.Tag == "!!str" || math.IsNaN(f) || math.IsInf(f, 0) {
 			return d.errorf(path, n, "want a number, got %q", n.Value)
 		}
 		v.SetFloat(f)
@@ -178,6 +193,35 @@ func (d *decoder) decodeSlice(path string, n *yaml.Node, v reflect.Value) error 
 		}
 	}
 	v.Set(s)
+	return nil
+}
+
+// decodeMap fills a map[string]string (env: NAME: value). Any scalar is
+// taken as its text, so BACKLOG_LIMIT: 2000 needs no quotes.
+func (d *decoder) decodeMap(path string, n *yaml.Node, v reflect.Value) error {
+	if v.Type().Key().Kind() != reflect.String || v.Type().Elem().Kind() != reflect.String {
+		return fmt.Errorf("scenario decoder: unsupported map type %s at %s", v.Type(), path)
+	}
+	if n.Kind != yaml.MappingNode {
+		return d.errorf(path, n, "want a mapping of NAME: value, got a %s", nodeKindName(n))
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		fp := join(path, k.Value)
+		d.lines[fp] = k.Line
+		if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+			return d.errorf(fp, k, "given twice")
+		}
+		if val.Kind == yaml.AliasNode {
+			val = val.Alias
+		}
+		if val.Kind != yaml.ScalarNode || val.Tag == "!!null" {
+			return d.errorf(fp, val, "want a value (text or number), got a %s", nodeKindName(val))
+		}
+		m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(val.Value))
+	}
+	v.Set(m)
 	return nil
 }
 

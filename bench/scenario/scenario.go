@@ -91,6 +91,12 @@ type Scenario struct {
 	// SuccessCodes are the status codes that count as success (default 202
 	// for requests, 200 for login).
 	SuccessCodes []int `yaml:"success_codes"`
+	// Faults are injected into the bench-started processes during the main
+	// attack (local mode only): workers killed or stopped, the service,
+	// RabbitMQ or PostgreSQL restarted.
+	Faults []Fault `yaml:"faults"`
+	// Env is extra environment for the processes local mode starts.
+	Env Env `yaml:"env"`
 	// Thresholds decide the exit status.
 	Thresholds Thresholds `yaml:"thresholds"`
 }
@@ -111,6 +117,10 @@ type Group struct {
 	// turns evenly, so with a burst of 1 a user's requests are spaced
 	// count/rate apart and rarely overlap; a burst sends them back to back.
 	Burst int `yaml:"burst"`
+	// Target overrides the scenario's target for this group: a login
+	// group beside request groups storms the bcrypt path while the others
+	// send requests (scenario target requests only).
+	Target string `yaml:"target"`
 	// Mix overrides the scenario's mix for this group.
 	Mix []Mix `yaml:"mix"`
 }
@@ -154,6 +164,14 @@ type Thresholds struct {
 	MaxLost              *int           `yaml:"max_lost"`
 	MaxNeighbourSlowdown *float64       `yaml:"max_neighbour_slowdown"`
 	MinCapacity          *float64       `yaml:"min_capacity"`
+	// MaxRecovery bounds each fault's recovery: the time from the fault's
+	// end until the backlog was back to normal.
+	MaxRecovery *time.Duration `yaml:"max_recovery"`
+	// MaxRSSMB bounds the peak resident memory of each bench-started
+	// process, in MiB (local mode).
+	MaxRSSMB *float64 `yaml:"max_rss_mb"`
+	// HealthzP99 bounds the p99 of GET /healthz during the attack.
+	HealthzP99 *time.Duration `yaml:"healthz_p99"`
 }
 
 // Read reads and validates the scenario file at path.
@@ -237,6 +255,13 @@ func (s *Scenario) setDefaults() {
 	if len(s.Mix) == 0 && s.Target == TargetRequests {
 		s.Mix = []Mix{{Type: TypeEcho}}
 	}
+	for i := range s.Faults {
+		f := &s.Faults[i]
+		if f.Action == ActionKillWorker && f.Worker == nil {
+			zero := 0
+			f.Worker = &zero
+		}
+	}
 	for i := range s.Users {
 		g := &s.Users[i]
 		if g.Share == 0 {
@@ -248,7 +273,10 @@ func (s *Scenario) setDefaults() {
 		if g.Burst == 0 {
 			g.Burst = 1
 		}
-		if len(g.Mix) == 0 {
+		if g.Target == "" {
+			g.Target = s.Target
+		}
+		if len(g.Mix) == 0 && g.Target == TargetRequests {
 			g.Mix = s.Mix
 		}
 	}
@@ -305,6 +333,28 @@ func (s *Scenario) TotalUsers() int {
 		n += g.Count
 	}
 	return n
+}
+
+// requestGroups returns the names of the groups that send requests.
+func (s *Scenario) requestGroups() []string {
+	var out []string
+	for _, g := range s.Users {
+		if g.Target == TargetRequests {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// MixedTargets reports whether some groups log in while others send
+// requests.
+func (s *Scenario) MixedTargets() bool {
+	for _, g := range s.Users {
+		if g.Target != s.Target {
+			return true
+		}
+	}
+	return false
 }
 
 // Payload returns the JSON body of POST /requests for a mix entry.

@@ -37,6 +37,33 @@ func TestShippedScenariosParse(t *testing.T) {
 			t.Errorf("scenarios/%s.yaml is missing", want)
 		}
 	}
+	for _, want := range []string{"chaos-kill-worker", "chaos-restart-rabbitmq", "chaos-restart-postgres", "chaos-restart-service", "chaos-stop-workers"} {
+		sc := seen[want]
+		switch {
+		case sc == nil:
+			t.Errorf("scenarios/%s.yaml is missing", want)
+		case len(sc.Faults) != 1 || sc.Faults[0].Action != strings.TrimPrefix(want, "chaos-"):
+			t.Errorf("%s: faults %+v", want, sc.Faults)
+		case sc.Load.Duration > 90*time.Second || *sc.Thresholds.MaxLost != 0 || *sc.Thresholds.MaxViolations != 0 || sc.Thresholds.MaxRecovery == nil:
+			t.Errorf("%s: runs %s; want at most 90s, max_lost and max_violations 0, and max_recovery", want, sc.Load.Duration)
+		}
+	}
+	if sc := seen["chaos-kill-worker"]; sc != nil && sc.Workers < 3 {
+		t.Errorf("chaos-kill-worker has %d workers; it kills one of several", sc.Workers)
+	}
+	for _, want := range []string{"overload-backlog", "overload-login-storm", "overload-sleep"} {
+		if sc := seen[want]; sc == nil {
+			t.Errorf("scenarios/%s.yaml is missing", want)
+		} else if sc.Thresholds.HealthzP99 == nil {
+			t.Errorf("%s does not bound /healthz's latency", want)
+		}
+	}
+	if sc := seen["overload-login-storm"]; sc != nil && (!sc.MixedTargets() || sc.BaselineWithout == "") {
+		t.Error("overload-login-storm needs a login group beside a request group, and a baseline without the storm")
+	}
+	if sc := seen["overload-backlog"]; sc != nil && sc.Env.Service["BACKLOG_LIMIT"] == "" {
+		t.Error("overload-backlog must set a small BACKLOG_LIMIT")
+	}
 	if sc := seen["smoke"]; sc != nil && sc.Load.Duration > 20*time.Second {
 		t.Errorf("smoke runs %s; CI wants at most 20s", sc.Load.Duration)
 	}
@@ -201,5 +228,126 @@ func TestNotYAML(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), "scenarios/x.yaml") {
 			t.Errorf("%s: error %v, want one naming the file", name, err)
 		}
+	}
+}
+
+const chaos = `
+name: x
+workers: 3
+users:
+  - group: all
+    count: 2
+load:
+  shape: constant
+  rate: 10
+  duration: 60s
+faults:
+  - at: 10s
+    action: kill-worker
+    worker: 2
+    duration: 5s
+  - {at: 20s, action: restart-rabbitmq, duration: 3s}
+  - {at: 30s, action: stop-workers, duration: 10s}
+env:
+  service:
+    BACKLOG_LIMIT: 2000
+    LOG_LEVEL: warn
+  worker: {PREFETCH: "64"}
+thresholds:
+  max_recovery: 20s
+  max_rss_mb: 500
+  healthz_p99: 100ms
+`
+
+func TestFaultsAndEnv(t *testing.T) {
+	t.Parallel()
+	sc, err := parse(t, chaos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Faults) != 3 || *sc.Faults[0].Worker != 2 || sc.Faults[1].Worker != nil || sc.Faults[2].Duration != 10*time.Second {
+		t.Errorf("faults %+v", sc.Faults)
+	}
+	if got := sc.Faults[0].String(); got != "kill-worker 2 at 10s for 5s" {
+		t.Errorf("fault line %q", got)
+	}
+	if got := strings.Join(scenario.Pairs(sc.Env.Service), " "); got != "BACKLOG_LIMIT=2000 LOG_LEVEL=warn" {
+		t.Errorf("service env %q", got)
+	}
+	if sc.Env.Worker["PREFETCH"] != "64" || !sc.NeedsLocal() {
+		t.Errorf("worker env %v", sc.Env.Worker)
+	}
+	if *sc.Thresholds.MaxRecovery != 20*time.Second || *sc.Thresholds.MaxRSSMB != 500 || *sc.Thresholds.HealthzP99 != 100*time.Millisecond {
+		t.Errorf("thresholds %+v", sc.Thresholds)
+	}
+	// kill-worker's worker defaults to the first
+	sc, err = parse(t, strings.Replace(chaos, "    worker: 2\n", "", 1))
+	if err != nil || *sc.Faults[0].Worker != 0 {
+		t.Fatalf("default worker: %v", err)
+	}
+	if sc, err := parse(t, minimal); err != nil || sc.NeedsLocal() {
+		t.Errorf("a scenario without faults or env needs local mode: %v", err)
+	}
+}
+
+func TestGroupTarget(t *testing.T) {
+	t.Parallel()
+	sc, err := parse(t, strings.Replace(minimal, "    count: 2\n", "    count: 2\n  - group: storm\n    count: 5\n    target: login\n", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Users[0].Target != scenario.TargetRequests || sc.Users[1].Target != scenario.TargetLogin || len(sc.Users[1].Mix) != 0 || !sc.MixedTargets() {
+		t.Errorf("groups %+v", sc.Users)
+	}
+}
+
+func TestFaultAndEnvErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml, field, problem string
+	}{
+		{"unknown action", strings.Replace(chaos, "action: restart-rabbitmq", "action: reboot", 1), "faults[1].action", `must be one of kill-worker, stop-workers, restart-service, restart-rabbitmq, restart-postgres, got "reboot"`},
+		{"no action", strings.Replace(chaos, "action: restart-rabbitmq, ", "", 1), "faults[1].action", "is required"},
+		{"unknown fault field", strings.Replace(chaos, "duration: 3s}", "duration: 3s, signal: 9}", 1), "faults[1].signal", "unknown field; the fields here are at, action, duration, worker"},
+		{"no at", strings.Replace(chaos, "{at: 20s, ", "{", 1), "faults[1].at", "is required"},
+		{"at past the attack", strings.Replace(chaos, "at: 30s", "at: 90s", 1), "faults[2].at", "is not within the attack (load.duration 1m0s)"},
+		{"ends past the attack", strings.Replace(chaos, "duration: 10s}", "duration: 40s}", 1), "faults[2].duration", "must end within the attack"},
+		{"overlapping", strings.Replace(chaos, "duration: 3s}", "duration: 15s}", 1), "faults[2].at", "before the previous fault ends (35s)"},
+		{"stop-workers for no time", strings.Replace(chaos, "duration: 10s}", "duration: 0s}", 1), "faults[2].duration", "is required for stop-workers"},
+		{"worker out of range", strings.Replace(chaos, "worker: 2", "worker: 3", 1), "faults[0].worker", "must be from 0 to 2 (workers: 3), got 3"},
+		{"worker of another action", strings.Replace(chaos, "duration: 3s}", "duration: 3s, worker: 1}", 1), "faults[1].worker", "applies to action kill-worker only"},
+		{"kill the only worker for good", strings.Replace(strings.Replace(chaos, "workers: 3", "workers: 1", 1), "    worker: 2\n    duration: 5s", "    duration: 0s", 1), "faults[0].duration", "kills the only worker"},
+		{"faults for logins", strings.Replace(chaos, "thresholds:\n  max_recovery: 20s\n  max_rss_mb: 500", "target: login\nthresholds:\n  max_rss_mb: 500", 1), "faults", "apply to target requests only"},
+		{"faults with a baseline", strings.Replace(chaos, "    count: 2\n", "    count: 2\n  - group: flood\n    count: 1\n", 1) + "baseline_without: flood\n", "faults", "do not combine with baseline_without"},
+		{"faults not a list", strings.Replace(chaos, "faults:\n", "faults: kill\nx:\n", 1), "faults", "want a list"},
+		{"bad env name", strings.Replace(chaos, "LOG_LEVEL: warn", "log-level: warn", 1), "env.service.log-level", "must be an environment variable name"},
+		{"reserved env", strings.Replace(chaos, "LOG_LEVEL: warn", "LISTEN_ADDR: :4000", 1), "env.service.LISTEN_ADDR", "is set by the bench itself"},
+		{"reserved worker env", strings.Replace(chaos, `PREFETCH: "64"`, "WORKER_METRICS_ADDR: \"x\"", 1), "env.worker.WORKER_METRICS_ADDR", "is set by the bench itself"},
+		{"env given twice", strings.Replace(chaos, "LOG_LEVEL: warn", "LOG_LEVEL: warn\n    LOG_LEVEL: info", 1), "env.service.LOG_LEVEL", "given twice"},
+		{"env value a list", strings.Replace(chaos, "LOG_LEVEL: warn", "LOG_LEVEL: [warn]", 1), "env.service.LOG_LEVEL", "want a value"},
+		{"unknown env part", strings.Replace(chaos, "  worker: {", "  workers: {", 1), "env.workers", "unknown field; the fields here are service, worker"},
+		{"recovery without faults", minimal + "thresholds: {max_recovery: 10s}\n", "thresholds.max_recovery", "needs faults"},
+		{"rss of nothing", strings.Replace(chaos, "max_rss_mb: 500", "max_rss_mb: 0", 1), "thresholds.max_rss_mb", "must be above 0"},
+		{"bad group target", strings.Replace(minimal, "count: 2", "count: 2\n    target: ping", 1), "users[0].target", `must be requests or login, got "ping"`},
+		{"requests group of a login scenario", strings.Replace(minimal, "count: 2", "count: 2\n    target: requests", 1) + "target: login\n", "users[0].target", "needs the scenario's target requests"},
+		{"only login groups", strings.Replace(minimal, "count: 2", "count: 2\n    target: login", 1), "users", "every group has target login"},
+		{"mix of a login group", strings.Replace(minimal, "count: 2", "count: 2\n    target: login\n    mix: [{type: echo}]\n  - group: b\n    count: 1", 1), "users[0].mix", "does not apply to target login"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parse(t, tt.yaml)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var fe *scenario.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %T %v is not a *FieldError", err, err)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "scenarios/x.yaml:") || fe.Field != tt.field || !strings.Contains(msg, tt.problem) {
+				t.Errorf("error %q: want file scenarios/x.yaml with a line, field %q, problem %q", msg, tt.field, tt.problem)
+			}
+		})
 	}
 }

@@ -10,6 +10,10 @@ import (
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
+// maxGroupUsers bounds a group's count: every user is registered and logged
+// in before the attack, and the total must not wrap around.
+const maxGroupUsers = 1_000_000
+
 // validate checks every field; the first problem found is returned as a
 // *FieldError.
 func (s *Scenario) validate() error {
@@ -44,6 +48,8 @@ func (s *Scenario) validate() error {
 			return bad(p+".group", "%q names two groups", g.Name)
 		case g.Count < 1:
 			return bad(p+".count", "must be at least 1, got %d", g.Count)
+		case g.Count > maxGroupUsers:
+			return bad(p+".count", "must be at most %d, got %d", maxGroupUsers, g.Count)
 		case g.Share <= 0:
 			return bad(p+".share", "must be above 0, got %v", g.Share)
 		case g.Mode != ModeOpen && g.Mode != ModeSequential:
@@ -54,7 +60,13 @@ func (s *Scenario) validate() error {
 			return bad(p+".burst", "applies to mode open only (a sequential user has one request in flight)")
 		}
 		groups[g.Name] = true
-		if s.Target == TargetLogin && len(g.Mix) > 0 {
+		if g.Target != TargetRequests && g.Target != TargetLogin {
+			return bad(p+".target", "must be %s or %s, got %q", TargetRequests, TargetLogin, g.Target)
+		}
+		if g.Target != s.Target && s.Target == TargetLogin {
+			return bad(p+".target", "a group of target requests needs the scenario's target requests (set target on the login groups instead)")
+		}
+		if g.Target == TargetLogin && len(g.Mix) > 0 {
 			return bad(p+".mix", "does not apply to target login")
 		}
 		if err := validateMix(s.File, p+".mix", g.Mix); err != nil {
@@ -86,7 +98,16 @@ func (s *Scenario) validate() error {
 			return bad(fmt.Sprintf("success_codes[%d]", i), "must be an HTTP status code, got %d", c)
 		}
 	}
+	if s.Target == TargetRequests && len(s.requestGroups()) == 0 {
+		return bad("users", "every group has target login: set the scenario's target to login instead")
+	}
 	if err := s.Load.validate(s.File); err != nil {
+		return err
+	}
+	if err := s.validateFaults(); err != nil {
+		return err
+	}
+	if err := s.Env.validate(s.File); err != nil {
 		return err
 	}
 	return s.Thresholds.validate(s)
@@ -195,7 +216,9 @@ func (l *Load) validate(file string) error {
 		if l.SpikeAt < 0 {
 			errs = append(errs, bad("spike_at", "must not be negative, got %s", l.SpikeAt))
 		}
-		if l.SpikeAt+l.SpikeDuration > l.Duration {
+		// Compared without the sum, which wraps for durations near the
+		// largest one (2562047h).
+		if l.SpikeAt > l.Duration || l.SpikeDuration > l.Duration-l.SpikeAt {
 			errs = append(errs, bad("spike_duration", "spike_at + spike_duration (%s) must end within duration (%s)", l.SpikeAt+l.SpikeDuration, l.Duration))
 		}
 	}
@@ -263,6 +286,20 @@ func (t *Thresholds) validate(s *Scenario) error {
 		if *t.MaxNeighbourSlowdown < 1 {
 			return bad("max_neighbour_slowdown", "must be at least 1 (a ratio of p99s), got %v", *t.MaxNeighbourSlowdown)
 		}
+	}
+	if t.MaxRecovery != nil {
+		if len(s.Faults) == 0 {
+			return bad("max_recovery", "needs faults (there is nothing to recover from)")
+		}
+		if *t.MaxRecovery <= 0 {
+			return bad("max_recovery", "must be a positive duration, got %s", *t.MaxRecovery)
+		}
+	}
+	if t.MaxRSSMB != nil && *t.MaxRSSMB <= 0 {
+		return bad("max_rss_mb", "must be above 0, got %v", *t.MaxRSSMB)
+	}
+	if t.HealthzP99 != nil && *t.HealthzP99 <= 0 {
+		return bad("healthz_p99", "must be a positive duration, got %s", *t.HealthzP99)
 	}
 	if t.MinCapacity != nil {
 		if s.Load.Shape != ShapeSteps {

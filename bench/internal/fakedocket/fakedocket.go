@@ -85,6 +85,7 @@ func Start(f Faults) *Server {
 	mux.HandleFunc("POST /auth/login", s.login)
 	mux.HandleFunc("POST /requests", s.submit)
 	mux.HandleFunc("GET /requests", s.list)
+	mux.HandleFunc("GET /metrics", s.metrics)
 	s.Server = httptest.NewServer(mux)
 	s.stop = make(chan struct{})
 	go s.process()
@@ -289,4 +290,20 @@ func newID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// metrics serves docket_backlog: the requests accepted and not finished.
+func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	n := 0
+	for _, u := range s.users {
+		for _, rw := range u.rows {
+			if rw.ProcessedAt == nil {
+				n++
+			}
+		}
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintf(w, "docket_backlog_limit 100000\ndocket_backlog %d\n", n)
 }
