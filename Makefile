@@ -31,6 +31,7 @@ run: build .env ## run service and worker against local PostgreSQL and RabbitMQ 
 
 test: services ## run every test on the local PostgreSQL and RabbitMQ, with -race
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/e2e/disruptive')
+	$(MAKE) fuzz FUZZTIME=5s
 	$(MAKE) test-disruptive
 
 test-disruptive: ## the tests that restart PostgreSQL and RabbitMQ (run alone)
