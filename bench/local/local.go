@@ -184,13 +184,8 @@ func (s *Stack) waitReady(ctx context.Context) error {
 			default:
 			}
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if answersOK(ctx, client, url) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -311,13 +306,8 @@ func (s *Stack) StartService(ctx context.Context) error {
 			return fmt.Errorf("the service exited after its restart (%v); last lines of service.log:\n%s", p.err, tail(sl.logPath, 15))
 		default:
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if answersOK(ctx, client, url) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -399,4 +389,20 @@ func tail(path string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return "  " + strings.Join(all, "\n  ")
+}
+
+// answersOK reports whether GET url answers 200 (the body is read and
+// dropped, so the connection is reused).
+func answersOK(ctx context.Context, client *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusOK
 }

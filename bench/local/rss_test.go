@@ -1,3 +1,5 @@
+//go:build linux
+
 package local
 
 import (
@@ -8,9 +10,6 @@ import (
 
 func TestReadMemoryOfThisProcess(t *testing.T) {
 	t.Parallel()
-	if runtime.GOOS != "linux" {
-		t.Skip("/proc/<pid>/status is Linux's")
-	}
 	m, err := ReadMemory(os.Getpid())
 	if err != nil {
 		t.Fatal(err)

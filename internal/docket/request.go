@@ -332,7 +332,7 @@ func scanJSONString(v []byte, i int) (int, bool) {
 	return 0, false
 }
 
-// hexRune decodes the escape \uXXXX at v[i].
+// hexRune decodes the escape at v[i]: a backslash, 'u' and four hex digits.
 func hexRune(v []byte, i int) (rune, bool) {
 	if i+6 > len(v) || v[i] != '\\' || v[i+1] != 'u' {
 		return 0, false
