@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
@@ -25,6 +26,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		workerBin   = fs.String("worker-bin", "bin/worker", "local mode: the worker binary to start")
 		metricsAddr = fs.String("metrics-addr", "127.0.0.1:9102", "serve the bench's /metrics here during the run (empty disables)")
 		ready       = fs.Duration("ready-timeout", 30*time.Second, "how long to wait for GET /readyz = 200")
+		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of the bench itself to this file (go tool pprof -tagfocus phase=attack bin/bench FILE shows the attacks)")
 	)
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("BENCH")); err != nil {
 		return err
@@ -39,6 +41,17 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sc, err := scenario.Read(*file)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintf(stderr, "bench run: %v\n", err)
+			}
+		}()
 	}
 	log := stderr
 	tty := false
@@ -69,4 +82,25 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%w: %d %s missed", errFailed, missed(rep.Thresholds), plural(missed(rep.Thresholds), "threshold", "thresholds"))
 	}
 	return nil
+}
+
+// startCPUProfile profiles the bench's own CPU (every goroutine of this
+// process) until stop: what the bench spends per request is taken from
+// the server it measures when both share a machine.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile %s: %w", path, err)
+		}
+		return nil
+	}, nil
 }

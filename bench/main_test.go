@@ -89,6 +89,25 @@ func TestRunVerifyCompare(t *testing.T) {
 	}
 }
 
+// --cpuprofile writes a pprof CPU profile (gzipped protobuf) of the run.
+func TestRunCPUProfile(t *testing.T) {
+	sc := writeScenario(t, tiny)
+	srv := fakedocket.Start(fakedocket.Faults{})
+	defer srv.Close()
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	code, stdout, stderr := bench(t, "run", "--scenario", sc, "--target", srv.URL, "--out", t.TempDir(), "--metrics-addr", "", "--cpuprofile", prof)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("%s: %d bytes, not a gzipped profile", prof, len(b))
+	}
+}
+
 func TestCheckShippedScenarios(t *testing.T) {
 	files, _ := filepath.Glob("../scenarios/*.yaml")
 	if len(files) < 8 {

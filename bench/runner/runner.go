@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -365,8 +366,18 @@ func (r *run) execute(ctx context.Context, rep *report.Report) error {
 	return nil
 }
 
-// attack runs one vegeta attack with a live progress line.
-func (r *run) attack(ctx context.Context, label string, groups []attack.Group, sched attack.Schedule) (attack.Stats, []*attack.Record, error) {
+// attack runs one vegeta attack with a live progress line. Its goroutines
+// (vegeta's workers and connections among them) carry the pprof labels
+// phase=attack and attack=<label>, so that a CPU profile of the run
+// (bench run --cpuprofile) can be narrowed to the attacks.
+func (r *run) attack(ctx context.Context, label string, groups []attack.Group, sched attack.Schedule) (st attack.Stats, recs []*attack.Record, err error) {
+	pprof.Do(ctx, pprof.Labels("phase", "attack", "attack", label), func(ctx context.Context) {
+		st, recs, err = r.attackLabelled(ctx, label, groups, sched)
+	})
+	return st, recs, err
+}
+
+func (r *run) attackLabelled(ctx context.Context, label string, groups []attack.Group, sched attack.Schedule) (attack.Stats, []*attack.Record, error) {
 	r.metrics.setPhase("attack")
 	a, err := attack.New(attack.Config{
 		Base: r.client.Base(), Target: r.sc.Target, Label: label, RunID: r.id,
