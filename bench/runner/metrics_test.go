@@ -58,3 +58,14 @@ func TestBenchMetrics(t *testing.T) {
 		t.Logf("/metrics:\n%s", body)
 	}
 }
+
+// BenchmarkObserve is the bench's metrics work per answered request.
+func BenchmarkObserve(b *testing.B) {
+	m := newBenchMetrics()
+	now := time.Now()
+	rec := &attack.Record{Code: 202, Sent: now, Received: now.Add(3 * time.Millisecond)}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.observe(rec)
+	}
+}
