@@ -437,14 +437,11 @@ func (a *Attack) collect(res *vegeta.Result) *Record {
 		rec.Error = res.Error
 	}
 	if rec.Code == http.StatusAccepted && a.cfg.targetOf(*g) == TargetRequests {
-		var body struct {
-			ID  string `json:"id"`
-			Seq int64  `json:"seq"`
-		}
-		if err := json.Unmarshal(res.Body, &body); err != nil || body.ID == "" {
+		id, seq, err := parseAccepted(res.Body)
+		if err != nil || id == "" {
 			rec.Error = fmt.Sprintf("202 body without id: %.100s", res.Body)
 		}
-		rec.ID, rec.Seq = body.ID, body.Seq
+		rec.ID, rec.Seq = id, seq
 	}
 	a.inFlight.Add(-1)
 	if g.Mode == ModeSequential {
