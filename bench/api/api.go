@@ -63,14 +63,29 @@ type User struct {
 	Name     string
 	Password string
 	Group    string
-	token    atomic.Pointer[string]
+	token    atomic.Pointer[credential]
 	expires  atomic.Int64 // unix nanoseconds
+}
+
+// credential is a token with its Authorization header value, built once
+// per login rather than once per request of the attack.
+type credential struct {
+	token, authorization string
 }
 
 // Token returns the user's current bearer token ("" before login).
 func (u *User) Token() string {
-	if p := u.token.Load(); p != nil {
-		return *p
+	if c := u.token.Load(); c != nil {
+		return c.token
+	}
+	return ""
+}
+
+// Authorization returns "Bearer <token>" for the current token ("" before
+// login).
+func (u *User) Authorization() string {
+	if c := u.token.Load(); c != nil {
+		return c.authorization
 	}
 	return ""
 }
@@ -80,7 +95,7 @@ func (u *User) Expires() time.Time { return time.Unix(0, u.expires.Load()) }
 
 // SetToken stores a token and its expiry.
 func (u *User) SetToken(tok string, expires time.Time) {
-	u.token.Store(&tok)
+	u.token.Store(&credential{token: tok, authorization: "Bearer " + tok})
 	u.expires.Store(expires.UnixNano())
 }
 

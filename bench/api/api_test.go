@@ -138,3 +138,18 @@ func TestParseGauge(t *testing.T) {
 		t.Error("a missing metric was found")
 	}
 }
+
+// A new token brings its own Authorization value with it.
+func TestUserAuthorizationFollowsTheToken(t *testing.T) {
+	t.Parallel()
+	u := &api.User{Name: "u"}
+	if u.Token() != "" || u.Authorization() != "" {
+		t.Fatalf("before login: token %q, authorization %q", u.Token(), u.Authorization())
+	}
+	for _, tok := range []string{"first", "second"} {
+		u.SetToken(tok, time.Now().Add(time.Hour))
+		if u.Token() != tok || u.Authorization() != "Bearer "+tok {
+			t.Errorf("after SetToken(%q): token %q, authorization %q", tok, u.Token(), u.Authorization())
+		}
+	}
+}

@@ -196,6 +196,15 @@ type Attack struct {
 	stop    chan struct{}
 	stopped sync.Once
 
+	// What the targeter needs per hit, built once: per group its target
+	// and its URL up to the request's number, per login group each user's
+	// body, and the X-Request-Id up to the number.
+	targets    []string
+	urlPrefix  []string
+	loginBody  [][][]byte
+	idPrefix   string
+	hitHeaders sync.Pool // of *hitHeader
+
 	mu      sync.Mutex
 	pending map[uint64]pending
 
@@ -212,6 +221,23 @@ type pending struct {
 	group, user int
 	typ         string
 	sent        time.Time
+	header      *hitHeader
+}
+
+// hitHeader is the header map of one hit's target. vegeta copies a
+// target's headers into the *http.Request it sends (Target.Request) before
+// it sends it and never looks at the target again, so the map is free once
+// the hit's result arrives: collect gives it back for another hit, and a
+// hit allocates no header map, only its URL and X-Request-Id.
+type hitHeader struct {
+	h                        http.Header
+	requestID, authorization []string // the values in h, set per hit
+}
+
+func newHitHeader() any {
+	hh := &hitHeader{requestID: make([]string, 1), authorization: make([]string, 1)}
+	hh.h = http.Header{"Content-Type": {"application/json"}, "X-Request-Id": hh.requestID}
+	return hh
 }
 
 // New prepares an attack.
@@ -231,10 +257,27 @@ func New(cfg Config) (*Attack, error) {
 		nextMix: make([]atomic.Uint64, len(cfg.Groups)),
 		idle:    make([]chan int, len(cfg.Groups)),
 		mixOf:   make([][]int, len(cfg.Groups)),
+
+		targets:    make([]string, len(cfg.Groups)),
+		urlPrefix:  make([]string, len(cfg.Groups)),
+		loginBody:  make([][][]byte, len(cfg.Groups)),
+		idPrefix:   cfg.RunID + "-",
+		hitHeaders: sync.Pool{New: newHitHeader},
 	}
 	shares := make([]float64, len(cfg.Groups))
 	for i, g := range cfg.Groups {
 		shares[i] = g.Share
+		a.targets[i] = cfg.targetOf(g)
+		switch a.targets[i] {
+		case TargetRequests:
+			a.urlPrefix[i] = cfg.Base + "/requests#"
+		case TargetLogin:
+			a.urlPrefix[i] = cfg.Base + "/auth/login#"
+			a.loginBody[i] = make([][]byte, len(g.Users))
+			for u, user := range g.Users {
+				a.loginBody[i][u], _ = json.Marshal(map[string]string{"username": user.Name, "password": user.Password})
+			}
+		}
 		if g.Mode == ModeSequential {
 			a.idle[i] = make(chan int, len(g.Users))
 			for u := range g.Users {
@@ -300,27 +343,26 @@ func (a *Attack) targeter(t *vegeta.Target) error {
 	} else {
 		ui = int(a.next[gi].Add(1) / uint64(max(g.Burst, 1)) % uint64(len(g.Users)))
 	}
-	u := g.Users[ui]
 	n := a.n.Add(1)
-	p := pending{group: gi, user: ui}
+	hh := a.hitHeaders.Get().(*hitHeader)
+	hh.requestID[0] = withNumber(a.idPrefix, n)
+	p := pending{group: gi, user: ui, header: hh}
 
 	t.Method = http.MethodPost
-	t.Header = http.Header{
-		"Content-Type": {"application/json"},
-		"X-Request-Id": {a.cfg.RunID + "-" + strconv.FormatUint(n, 10)},
-	}
-	switch a.cfg.targetOf(*g) {
+	t.URL = withNumber(a.urlPrefix[gi], n)
+	t.Header = hh.h
+	switch a.targets[gi] {
 	case TargetRequests:
 		round := a.mixOf[gi]
-		b := g.Mix[round[a.nextMix[gi].Add(1)%uint64(len(round))]]
+		b := &g.Mix[round[a.nextMix[gi].Add(1)%uint64(len(round))]]
 		p.typ = b.Type
-		t.URL = a.cfg.Base + "/requests#" + strconv.FormatUint(n, 10)
 		t.Body = b.JSON
-		t.Header["Authorization"] = []string{"Bearer " + u.Token()}
+		hh.authorization[0] = g.Users[ui].Authorization()
+		hh.h["Authorization"] = hh.authorization
 	case TargetLogin:
 		p.typ = "login"
-		t.URL = a.cfg.Base + "/auth/login#" + strconv.FormatUint(n, 10)
-		t.Body, _ = json.Marshal(map[string]string{"username": u.Name, "password": u.Password})
+		t.Body = a.loginBody[gi][ui]
+		delete(hh.h, "Authorization")
 	}
 	// The send time is taken last: vegeta sends right after we return, and
 	// a time taken earlier would stretch the latency by the wait for an
@@ -340,6 +382,12 @@ func (a *Attack) targeter(t *vegeta.Target) error {
 		}
 	}
 	return nil
+}
+
+// withNumber is prefix followed by n in decimal, in one allocation.
+func withNumber(prefix string, n uint64) string {
+	var buf [128]byte
+	return string(strconv.AppendUint(append(buf[:0], prefix...), n, 10))
 }
 
 // Stop ends the attack early; Run returns what was sent so far.
@@ -436,13 +484,16 @@ func (a *Attack) collect(res *vegeta.Result) *Record {
 	if rec.Code == 0 {
 		rec.Error = res.Error
 	}
-	if rec.Code == http.StatusAccepted && a.cfg.targetOf(*g) == TargetRequests {
+	if rec.Code == http.StatusAccepted && a.targets[p.group] == TargetRequests {
 		id, seq, err := parseAccepted(res.Body)
 		if err != nil || id == "" {
 			rec.Error = fmt.Sprintf("202 body without id: %.100s", res.Body)
 		}
 		rec.ID, rec.Seq = id, seq
 	}
+	// vegeta is done with the hit's target (its result is here): the
+	// header map can serve another hit.
+	a.hitHeaders.Put(p.header)
 	a.inFlight.Add(-1)
 	if g.Mode == ModeSequential {
 		a.idle[p.group] <- p.user

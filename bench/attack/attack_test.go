@@ -2,7 +2,11 @@ package attack_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -243,6 +247,64 @@ func TestLoginTarget(t *testing.T) {
 		if r.Code != 200 || r.Type != "login" {
 			t.Fatalf("record %+v: want a 200 login", r)
 		}
+	}
+}
+
+// Every request carries its own headers and body, also while login and
+// request groups share the attack: its user's token (none for a login),
+// and an X-Request-Id of the run and the request's number.
+func TestEachRequestCarriesItsOwnHeaders(t *testing.T) {
+	var wrong atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		time.Sleep(5 * time.Millisecond) // overlap the requests in flight
+		if r.Header.Get("Content-Type") != "application/json" {
+			wrong.Add(1)
+		}
+		switch r.URL.Path {
+		case "/requests":
+			// The answer's id says what the request carried.
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprintf(w, `{"id":%q,"seq":1}`, r.Header.Get("X-Request-Id")+" "+r.Header.Get("Authorization")+" "+string(body))
+		case "/auth/login":
+			var cred struct{ Username, Password string }
+			if r.Header["Authorization"] != nil || json.Unmarshal(body, &cred) != nil || cred.Password != "pw-"+cred.Username {
+				wrong.Add(1)
+			}
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	defer srv.Close()
+	newUsers := func(group string, n int) []*api.User {
+		var us []*api.User
+		for i := range n {
+			u := &api.User{Name: fmt.Sprintf("%s-%d", group, i), Group: group}
+			u.Password = "pw-" + u.Name
+			u.SetToken("tok-"+u.Name, time.Now().Add(time.Hour))
+			us = append(us, u)
+		}
+		return us
+	}
+	_, recs := run(t, attack.Config{
+		Base: srv.URL,
+		Groups: []attack.Group{
+			{Name: "req", Mode: attack.ModeOpen, Share: 1, Users: newUsers("req", 5), Mix: echo},
+			{Name: "login", Target: attack.TargetLogin, Mode: attack.ModeOpen, Share: 1, Users: newUsers("login", 5)},
+		},
+		Schedule: attack.Constant(400, time.Second),
+	})
+	logins := 0
+	for _, r := range recs {
+		if r.Group == "login" {
+			logins++
+			continue
+		}
+		if want := fmt.Sprintf("run1-%d Bearer tok-%s %s", r.N, r.User, echo[0].JSON); r.Code != 202 || r.ID != want {
+			t.Fatalf("record %+v: want the id %q", r, want)
+		}
+	}
+	if len(recs) < 300 || logins < 100 || wrong.Load() != 0 {
+		t.Errorf("%d records, %d logins, %d requests with wrong headers or body", len(recs), logins, wrong.Load())
 	}
 }
 
