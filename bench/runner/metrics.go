@@ -33,6 +33,9 @@ type benchMetrics struct {
 	latency  *metrics.PrometheusHistogram
 	achieved *metrics.Gauge
 	verify   map[verify.Kind]*metrics.Gauge
+	// codes caches docket_bench_requests_total{code} by status code
+	// (0 for no answer): observe runs once per request.
+	codes [600]atomic.Pointer[metrics.Counter]
 
 	mu     sync.Mutex
 	attack atomic.Pointer[attack.Attack]
@@ -82,8 +85,21 @@ func (m *benchMetrics) setPhase(name string) {
 }
 
 func (m *benchMetrics) observe(r *attack.Record) {
-	m.set.GetOrCreateCounter(`docket_bench_requests_total{code="` + strconv.Itoa(r.Code) + `"}`).Inc()
+	m.requests(r.Code).Inc()
 	m.latency.Update(r.Latency().Seconds())
+}
+
+// requests is the counter of answers with the code.
+func (m *benchMetrics) requests(code int) *metrics.Counter {
+	if code < 0 || code >= len(m.codes) {
+		return m.set.GetOrCreateCounter(`docket_bench_requests_total{code="` + strconv.Itoa(code) + `"}`)
+	}
+	if c := m.codes[code].Load(); c != nil {
+		return c
+	}
+	c := m.set.GetOrCreateCounter(`docket_bench_requests_total{code="` + strconv.Itoa(code) + `"}`)
+	m.codes[code].Store(c)
+	return c
 }
 
 // watch makes a the attack the gauges read; nil between attacks.
