@@ -57,8 +57,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, dbWait time.Durat
 	}
 	a := &app{cfg: cfg, log: log, db: db, tokens: tokens, hasher: hasher, users: newUserLimiter(cfg.UserRateLimit)}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.intake = postgres.NewIntake(db)
 	a.publisher = rabbitmq.NewPublisher(cfg.RabbitMQ, log)
+	a.intake = postgres.NewIntake(db, a.publishAccepted)
 	a.server = &fasthttp.Server{
 		Handler:               a.routes(),
 		ErrorHandler:          a.serverError,

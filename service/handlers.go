@@ -11,6 +11,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/docket/docket/internal/docket"
+	"github.com/docket/docket/internal/postgres"
+	"github.com/docket/docket/internal/rabbitmq"
 )
 
 func (a *app) healthz(ctx *fasthttp.RequestCtx) {
@@ -163,14 +165,35 @@ func (a *app) submit(ctx *fasthttp.RequestCtx) {
 	}
 	intakeAcceptSeconds.UpdateDuration(start)
 	if !acc.Replayed {
-		a.backlog.Add(1)
-		a.publish(acc.Message())
+		a.backlog.Add(1) // published by the intake writer, before Accept returned
 		intakeAccepted.Inc()
 	} else {
 		intakeReplayed.Inc()
 	}
 	ctx.Response.Header.Set("Location", "/requests/"+acc.ID.String())
 	a.respond(ctx, fasthttp.StatusAccepted, acceptedResponse{ID: acc.ID, Seq: acc.Seq, Status: docket.StatusQueued})
+}
+
+// publishAccepted publishes a batch of accepted requests, back to back on
+// one channel, and waits for the confirms. The intake writer calls it after
+// the batch commits and before the callers get their 202s. A failure is
+// logged and counted, not returned: the rows are durable and the sweeper
+// will publish them again.
+func (a *app) publishAccepted(ctx context.Context, batch []postgres.Accepted) {
+	msgs := make([]rabbitmq.Outgoing, len(batch))
+	for i, acc := range batch {
+		m := acc.Message()
+		msgs[i] = rabbitmq.Outgoing{
+			RoutingKey: docket.RoutingKey(docket.Partition(m.UserID, a.cfg.RabbitMQ.Partitions)),
+			Body:       m.Encode(),
+		}
+	}
+	for i, err := range a.publisher.PublishBatch(ctx, msgs) {
+		if err != nil {
+			intakeUnpublished.Inc()
+			a.log.Debug("publish failed; the sweeper will publish again", "request", batch[i].ID, "err", err)
+		}
+	}
 }
 
 // publish sends m and waits for the broker's confirm. A failure is logged

@@ -19,6 +19,7 @@ type Accepted struct {
 	UserID     uuid.UUID
 	Seq        int64
 	Type       docket.Type
+	Payload    []byte // compact JSON
 	AcceptedAt time.Time
 	// Replayed is true when an idempotency key matched an earlier request:
 	// nothing new was written and ID and Seq are the earlier request's.
@@ -27,7 +28,7 @@ type Accepted struct {
 
 // Message returns the broker message for the accepted request.
 func (a Accepted) Message() docket.Message {
-	return docket.Message{ID: a.ID, UserID: a.UserID, Seq: a.Seq, Type: a.Type}
+	return docket.Message{ID: a.ID, UserID: a.UserID, Seq: a.Seq, Type: a.Type}.WithPayload(a.Payload)
 }
 
 // errUnknownUser answers a token whose user no longer exists.
@@ -57,6 +58,9 @@ type intakeItem struct {
 	typ     docket.Type
 	payload []byte
 	reply   chan intakeReply
+
+	done bool // the batch statement returned its row
+	r    intakeReply
 }
 
 type intakeReply struct {
@@ -65,15 +69,22 @@ type intakeReply struct {
 	err        error
 }
 
+// Announce is handed each batch of newly accepted requests, in arrival
+// order, after they commit and before their callers get their answers: the
+// service publishes them there, one broker batch per database batch.
+type Announce func(ctx context.Context, batch []Accepted)
+
 // Intake takes requests into the database through batching writers.
 type Intake struct {
-	db *DB
-	b  *batcher[*intakeItem]
+	db       *DB
+	b        *batcher[*intakeItem]
+	announce Announce
 }
 
-// NewIntake starts the intake writers; Close stops them.
-func NewIntake(db *DB) *Intake {
-	in := &Intake{db: db}
+// NewIntake starts the intake writers; Close stops them. announce may be
+// nil.
+func NewIntake(db *DB, announce Announce) *Intake {
+	in := &Intake{db: db, announce: announce}
 	in.b = newBatcher(db.cfg.Writers, db.cfg.MaxBatch, in.flush)
 	return in
 }
@@ -93,16 +104,16 @@ func (in *Intake) Accept(ctx context.Context, userID uuid.UUID, sub docket.Submi
 	if err := in.b.submit(ctx, userKey(userID), item); err != nil {
 		return Accepted{}, unavailable(err)
 	}
-	r := <-item.reply // the writer answers every item, within its query timeout
+	r := <-item.reply // the writer answers every item, within its query and publish timeouts
 	intakeWait.UpdateDuration(start)
 	if r.err != nil {
 		return Accepted{}, r.err
 	}
-	return Accepted{ID: item.id, UserID: userID, Seq: r.seq, Type: sub.Type, AcceptedAt: r.acceptedAt}, nil
+	return Accepted{ID: item.id, UserID: userID, Seq: r.seq, Type: sub.Type, Payload: sub.Payload, AcceptedAt: r.acceptedAt}, nil
 }
 
 func (in *Intake) flush(ctx context.Context, batch []*intakeItem) {
-	ctx, cancel := context.WithTimeout(ctx, in.db.cfg.QueryTimeout)
+	qctx, cancel := context.WithTimeout(ctx, in.db.cfg.QueryTimeout)
 	defer cancel()
 	ids := make([]uuid.UUID, len(batch))
 	users := make([]uuid.UUID, len(batch))
@@ -114,27 +125,44 @@ func (in *Intake) flush(ctx context.Context, batch []*intakeItem) {
 		byID[it.id] = it
 	}
 	start := time.Now()
-	rows, _ := in.db.Pool.Query(ctx, acceptBatchSQL, ids, users, types, payloads)
+	rows, _ := in.db.Pool.Query(qctx, acceptBatchSQL, ids, users, types, payloads)
 	var (
 		id uuid.UUID
 		r  intakeReply
 	)
 	_, err := pgx.ForEachRow(rows, []any{&id, &r.seq, &r.acceptedAt}, func() error {
 		if it := byID[id]; it != nil {
-			it.reply <- r
-			delete(byID, id)
+			it.r, it.done = r, true
 		}
 		return nil
 	})
 	intakeBatchSeconds.UpdateDuration(start)
 	intakeBatchSize.Update(float64(len(batch)))
-	for _, it := range byID {
-		if err != nil {
-			it.reply <- intakeReply{err: unavailable(fmt.Errorf("accept batch: %w", err))}
-		} else {
-			it.reply <- intakeReply{err: errUnknownUser}
+	if err == nil && in.announce != nil {
+		accepted := make([]Accepted, 0, len(batch))
+		for _, it := range batch {
+			if it.done {
+				accepted = append(accepted, it.accepted())
+			}
+		}
+		if len(accepted) > 0 {
+			in.announce(ctx, accepted)
 		}
 	}
+	for _, it := range batch {
+		switch {
+		case err != nil:
+			it.reply <- intakeReply{err: unavailable(fmt.Errorf("accept batch: %w", err))}
+		case !it.done:
+			it.reply <- intakeReply{err: errUnknownUser}
+		default:
+			it.reply <- it.r
+		}
+	}
+}
+
+func (it *intakeItem) accepted() Accepted {
+	return Accepted{ID: it.id, UserID: it.userID, Seq: it.r.seq, Type: it.typ, Payload: it.payload, AcceptedAt: it.r.acceptedAt}
 }
 
 // acceptKeyed takes a request with an idempotency key in its own
@@ -144,7 +172,7 @@ func (in *Intake) flush(ctx context.Context, batch []*intakeItem) {
 func (in *Intake) acceptKeyed(ctx context.Context, userID uuid.UUID, sub docket.Submission, key string) (Accepted, error) {
 	ctx, cancel := context.WithTimeout(ctx, in.db.cfg.QueryTimeout)
 	defer cancel()
-	a := Accepted{UserID: userID, Type: sub.Type}
+	a := Accepted{UserID: userID, Type: sub.Type, Payload: sub.Payload}
 	err := pgx.BeginFunc(ctx, in.db.Pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE users SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq`, userID).Scan(&a.Seq)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -157,7 +185,7 @@ func (in *Intake) acceptKeyed(ctx context.Context, userID uuid.UUID, sub docket.
 		err = tx.QueryRow(ctx, `SELECT id, seq, type, accepted_at FROM requests WHERE user_id = $1 AND idempotency_key = $2`,
 			userID, key).Scan(&a.ID, &a.Seq, &typ, &a.AcceptedAt)
 		if err == nil {
-			a.Type, a.Replayed = docket.Type(typ), true
+			a.Type, a.Payload, a.Replayed = docket.Type(typ), nil, true
 			return errReplay // roll the counter back
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
@@ -175,6 +203,9 @@ func (in *Intake) acceptKeyed(ctx context.Context, userID uuid.UUID, sub docket.
 		return Accepted{}, err
 	case err != nil:
 		return Accepted{}, unavailable(err)
+	}
+	if in.announce != nil {
+		in.announce(context.WithoutCancel(ctx), []Accepted{a})
 	}
 	return a, nil
 }

@@ -103,6 +103,12 @@ func (lc *liveConn) usable() bool {
 	return lc != nil && !lc.blocked.Load() && !lc.conn.IsClosed()
 }
 
+// Outgoing is one message of a batch: its routing key and JSON body.
+type Outgoing struct {
+	RoutingKey string
+	Body       []byte
+}
+
 // Publish sends body as a persistent JSON message to the requests exchange
 // with routingKey (mandatory) and waits for the broker's confirm, at most
 // PublishTimeout or until ctx is done. It returns nil only on a positive
@@ -110,21 +116,92 @@ func (lc *liveConn) usable() bool {
 // otherwise an error wrapping the cause: nack, return (unroutable), channel
 // or connection closed (outcome unknown), or timeout (outcome unknown).
 func (p *Publisher) Publish(ctx context.Context, routingKey string, body []byte) error {
+	return p.PublishBatch(ctx, []Outgoing{{RoutingKey: routingKey, Body: body}})[0]
+}
+
+// PublishBatch publishes msgs in order, back to back on one channel, then
+// waits for all their confirms (at most PublishTimeout or until ctx is
+// done). errs[i] is what Publish would return for msgs[i]. One batch costs
+// the broker about what one message does: it reads the publishes in one
+// go, writes them to its log together and confirms them with one
+// multiple ack.
+func (p *Publisher) PublishBatch(ctx context.Context, msgs []Outgoing) (errs []error) {
+	errs = make([]error, len(msgs))
+	fail := func(from int, outcome string, err error) {
+		for i := from; i < len(msgs); i++ {
+			errs[i] = err
+			publishesTotal[outcome].Inc()
+		}
+	}
 	if !p.enter() {
-		publishesTotal[outcomeNotConnected].Inc()
-		return ErrNotConnected
+		fail(0, outcomeNotConnected, ErrNotConnected)
+		return errs
 	}
 	defer p.inflight.Done()
 	lc := p.live.Load()
 	if !lc.usable() {
-		publishesTotal[outcomeNotConnected].Inc()
-		return ErrNotConnected
+		fail(0, outcomeNotConnected, ErrNotConnected)
+		return errs
+	}
+	if err := ctx.Err(); err != nil {
+		fail(0, outcomeTimeout, fmt.Errorf("publish: %w", context.Cause(ctx)))
+		return errs
 	}
 	start := time.Now()
-	outcome, err := p.publish(ctx, lc, routingKey, body)
-	publishSeconds.UpdateDuration(start)
-	publishesTotal[outcome].Inc()
-	return err
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+
+	// Take a channel exclusively, only for the basic.publishes themselves.
+	var c *confirmChannel
+	select {
+	case c = <-lc.pool:
+	case <-lc.done:
+		fail(0, outcomeClosed, fmt.Errorf("publish: %w", errConnectionLost))
+		return errs
+	case <-ctx.Done():
+		fail(0, outcomeTimeout, fmt.Errorf("publish: wait for a channel: %w", context.Cause(ctx)))
+		return errs
+	}
+	pending := make([]pendingConfirm, 0, len(msgs))
+	for i, m := range msgs {
+		pc, outcome, err := p.send(ctx, lc, c, m)
+		if err != nil {
+			fail(i, outcome, err)
+			break
+		}
+		pc.i = i
+		pending = append(pending, pc)
+	}
+	lc.pool <- c
+
+	// Wait for the confirms outside any lock: every other caller can
+	// publish on this channel meanwhile.
+	for n, pc := range pending {
+		select {
+		case <-pc.dc.Done():
+		case <-ctx.Done():
+			// Keep the window tokens until the confirms resolve (a dying
+			// channel resolves them too), and drain their returns, if any.
+			rest := pending[n:]
+			go func() {
+				for _, pc := range rest {
+					<-pc.dc.Done()
+					c.takeReturn(pc.id)
+					p.confirmEnded(c)
+				}
+			}()
+			for _, pc := range rest {
+				errs[pc.i] = fmt.Errorf("publish to %q: %w: %w", msgs[pc.i].RoutingKey, errConfirmTimeout, context.Cause(ctx))
+				publishesTotal[outcomeTimeout].Inc()
+			}
+			return errs
+		}
+		outcome, err := p.resolve(c, pc, msgs[pc.i].RoutingKey)
+		errs[pc.i] = err
+		publishesTotal[outcome].Inc()
+		publishSeconds.UpdateDuration(start)
+	}
+	return errs
 }
 
 // enter registers an in-flight Publish unless Close has begun.
@@ -138,68 +215,47 @@ func (p *Publisher) enter() bool {
 	return true
 }
 
-func (p *Publisher) publish(ctx context.Context, lc *liveConn, key string, body []byte) (outcome string, err error) {
-	if err := ctx.Err(); err != nil {
-		return outcomeTimeout, fmt.Errorf("publish to %q: %w", key, context.Cause(ctx))
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
-	defer cancel()
+// pendingConfirm is a publish of a batch waiting for its confirm.
+type pendingConfirm struct {
+	i  int // index in the batch
+	id string
+	dc *amqp.DeferredConfirmation
+}
 
-	// Take a channel exclusively, only for the basic.publish itself.
-	var c *confirmChannel
-	select {
-	case c = <-lc.pool:
-	case <-lc.done:
-		return outcomeClosed, fmt.Errorf("publish to %q: %w", key, errConnectionLost)
-	case <-ctx.Done():
-		return outcomeTimeout, fmt.Errorf("publish to %q: wait for a channel: %w", key, context.Cause(ctx))
-	}
+// send takes a window token on c and publishes m.
+func (p *Publisher) send(ctx context.Context, lc *liveConn, c *confirmChannel, m Outgoing) (pendingConfirm, string, error) {
 	select {
 	case c.window <- struct{}{}:
 	case <-lc.done:
-		lc.pool <- c
-		return outcomeClosed, fmt.Errorf("publish to %q: %w", key, errConnectionLost)
+		return pendingConfirm{}, outcomeClosed, fmt.Errorf("publish to %q: %w", m.RoutingKey, errConnectionLost)
 	case <-ctx.Done():
-		lc.pool <- c
-		return outcomeTimeout, fmt.Errorf("publish to %q: wait for the confirm window: %w", key, context.Cause(ctx))
+		return pendingConfirm{}, outcomeTimeout, fmt.Errorf("publish to %q: wait for the confirm window: %w", m.RoutingKey, context.Cause(ctx))
 	}
-
 	id := strconv.FormatUint(p.nextID.Add(1), 36)
-	dc, err := c.ch.PublishWithDeferredConfirmWithContext(ctx, RequestsExchange, key,
+	dc, err := c.ch.PublishWithDeferredConfirmWithContext(ctx, RequestsExchange, m.RoutingKey,
 		true,  // mandatory: an unroutable message comes back as basic.return
 		false, // immediate: not supported by RabbitMQ
 		amqp.Publishing{
 			ContentType:  "application/json",
 			DeliveryMode: amqp.Persistent,
 			MessageId:    id,
-			Body:         body,
+			Body:         m.Body,
 		})
-	lc.pool <- c
 	if err != nil {
 		<-c.window
 		if ctx.Err() != nil {
-			return outcomeTimeout, fmt.Errorf("publish to %q: %w", key, context.Cause(ctx))
+			return pendingConfirm{}, outcomeTimeout, fmt.Errorf("publish to %q: %w", m.RoutingKey, context.Cause(ctx))
 		}
-		return outcomeClosed, fmt.Errorf("publish to %q: %w", key, err)
+		return pendingConfirm{}, outcomeClosed, fmt.Errorf("publish to %q: %w", m.RoutingKey, err)
 	}
 	p.confirmStarted()
+	return pendingConfirm{id: id, dc: dc}, "", nil
+}
 
-	// Wait for the confirm outside any lock: every other caller can publish
-	// on this channel meanwhile.
-	select {
-	case <-dc.Done():
-	case <-ctx.Done():
-		// Keep the window token until the confirm resolves (a dying channel
-		// resolves it too), and drain this publish's return, if any.
-		go func() {
-			<-dc.Done()
-			c.takeReturn(id)
-			p.confirmEnded(c)
-		}()
-		return outcomeTimeout, fmt.Errorf("publish to %q: %w: %w", key, errConfirmTimeout, context.Cause(ctx))
-	}
-	ret, returned := c.takeReturn(id)
-	acked := dc.Acked()
+// resolve reads the outcome of a publish whose confirm has arrived.
+func (p *Publisher) resolve(c *confirmChannel, pc pendingConfirm, key string) (outcome string, err error) {
+	ret, returned := c.takeReturn(pc.id)
+	acked := pc.dc.Acked()
 	p.confirmEnded(c)
 	switch {
 	case returned: // the broker acks a returned message too; return comes first
