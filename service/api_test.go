@@ -273,6 +273,6 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT payload FROM requests WHERE id = $1", a.ID).Scan(&payload); err != nil {
 		t.Fatalf("request %s after shutdown: %v", a.ID, err)
 	}
-	want := docket.Message{ID: a.ID, UserID: u.id, Seq: a.Seq, Type: docket.TypeEcho}
+	want := docket.Message{ID: a.ID, UserID: u.id, Seq: a.Seq, Type: docket.TypeEcho, Payload: payload}
 	ta.messages(t, docket.Partition(u.id, testPartitions), hasMessage(want))
 }

@@ -535,7 +535,7 @@ func vhostOf(t testing.TB, amqpURL string) string {
 // from partition queue p of the app's vhost, and returns them. A partition
 // queue has a single active consumer, so one collector per app consumes
 // every partition for all the app's tests; each body must be exactly the
-// contract's message: id, user_id, seq and type.
+// contract's message: id, user_id, seq, type and, when small, payload.
 func (ta *testApp) messages(t testing.TB, p int, until func([]docket.Message) bool) []docket.Message {
 	t.Helper()
 	var got []docket.Message
@@ -547,11 +547,27 @@ func (ta *testApp) messages(t testing.TB, p int, until func([]docket.Message) bo
 		var bad []string
 		got, bad = ta.collector.snapshot(p)
 		for _, b := range bad {
-			t.Errorf("message %s: want an object of exactly id, user_id, seq >= 1 and type", b)
+			t.Errorf("message %s: want an object of exactly id, user_id, seq >= 1, type and maybe payload", b)
 		}
 		return until(got)
 	}, "messages in %s: %v", rabbitmq.PartitionQueue(p), &got)
 	return got
+}
+
+// messageFields reports whether a message has exactly the fields of the
+// wire form: id, user_id, seq, type and, optionally, payload.
+func messageFields(fields map[string]json.RawMessage) bool {
+	_, payload := fields["payload"]
+	n := 4
+	if payload {
+		n++
+	}
+	for _, f := range []string{"id", "user_id", "seq", "type"} {
+		if _, ok := fields[f]; !ok {
+			return false
+		}
+	}
+	return len(fields) == n
 }
 
 // collector consumes every partition queue of a vhost and keeps what it got.
@@ -590,7 +606,7 @@ func (c *collector) consume(amqpURL string) error {
 				var fields map[string]json.RawMessage
 				m, err := docket.DecodeMessage(d.Body)
 				c.mu.Lock()
-				if err != nil || json.Unmarshal(d.Body, &fields) != nil || len(fields) != 4 {
+				if err != nil || json.Unmarshal(d.Body, &fields) != nil || !messageFields(fields) {
 					c.bad = append(c.bad, string(d.Body))
 				} else {
 					if c.got == nil {
@@ -622,9 +638,16 @@ func (c *collector) close() {
 	}
 }
 
-// hasMessage reports whether ms holds want.
+// hasMessage reports whether ms holds want. Payloads compare as JSON; a
+// nil payload matches only a message that carries none.
 func hasMessage(want docket.Message) func([]docket.Message) bool {
-	return func(ms []docket.Message) bool { return slices.Contains(ms, want) }
+	return func(ms []docket.Message) bool {
+		return slices.ContainsFunc(ms, func(m docket.Message) bool {
+			return m.ID == want.ID && m.UserID == want.UserID && m.Seq == want.Seq && m.Type == want.Type &&
+				(m.Payload == nil) == (want.Payload == nil) &&
+				(want.Payload == nil || jsonEqual(m.Payload, string(want.Payload)))
+		})
+	}
 }
 
 // adminExec runs a statement on the server's admin database.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -60,7 +61,7 @@ func TestSubmit(t *testing.T) {
 					t.Errorf("GET shows type %q payload %s seq %d, want %q %s 1", got.Type, got.Payload, got.Seq, tc.wantType, tc.wantPayload)
 				}
 				// And a message was published to the user's partition.
-				want := docket.Message{ID: a.ID, UserID: u.id, Seq: 1, Type: docket.Type(tc.wantType)}
+				want := docket.Message{ID: a.ID, UserID: u.id, Seq: 1, Type: docket.Type(tc.wantType), Payload: json.RawMessage(tc.wantPayload)}
 				ta.messages(t, docket.Partition(u.id, testPartitions), hasMessage(want))
 			})
 		}
@@ -122,7 +123,7 @@ func TestSubmit(t *testing.T) {
 			if a.Seq != want.seq {
 				t.Errorf("request %d of %s: seq %d, want %d", i, want.u.name, a.Seq, want.seq)
 			}
-			msgs = append(msgs, docket.Message{ID: a.ID, UserID: want.u.id, Seq: a.Seq, Type: docket.TypeEcho})
+			msgs = append(msgs, docket.Message{ID: a.ID, UserID: want.u.id, Seq: a.Seq, Type: docket.TypeEcho, Payload: json.RawMessage(strconv.Itoa(i))})
 		}
 		for _, m := range msgs {
 			ta.messages(t, docket.Partition(m.UserID, testPartitions), hasMessage(m))

@@ -11,13 +11,28 @@ import (
 )
 
 // Message is what the API publishes for each accepted request and a worker
-// consumes. The database row stays the source of truth; the message only says
-// which row to run, and where it stands in its user's order.
+// consumes. The database row stays the source of truth; the message says
+// which row to run and where it stands in its user's order, and carries the
+// payload when it is small (at most MaxInlinePayload bytes), so that a
+// worker need not read the row to run it.
 type Message struct {
-	ID     uuid.UUID `json:"id"`
-	UserID uuid.UUID `json:"user_id"`
-	Seq    int64     `json:"seq"`
-	Type   Type      `json:"type"`
+	ID      uuid.UUID       `json:"id"`
+	UserID  uuid.UUID       `json:"user_id"`
+	Seq     int64           `json:"seq"`
+	Type    Type            `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// MaxInlinePayload is the largest payload a message carries; a larger one
+// is read from the database by the worker.
+const MaxInlinePayload = 4096
+
+// WithPayload returns m carrying payload if it is small enough to inline.
+func (m Message) WithPayload(payload json.RawMessage) Message {
+	if len(payload) > 0 && len(payload) <= MaxInlinePayload {
+		m.Payload = payload
+	}
+	return m
 }
 
 // Encode returns the message's wire form (JSON).
@@ -34,6 +49,9 @@ func DecodeMessage(body []byte) (Message, error) {
 	}
 	if m.ID == uuid.Nil || m.UserID == uuid.Nil || m.Seq < 1 {
 		return Message{}, fmt.Errorf("decode message: id, user_id and seq >= 1 are required")
+	}
+	if len(m.Payload) > MaxInlinePayload {
+		return Message{}, fmt.Errorf("decode message: payload over %d bytes", MaxInlinePayload)
 	}
 	return m, nil
 }

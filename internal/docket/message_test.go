@@ -1,7 +1,10 @@
 package docket_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +26,14 @@ func TestMessageRoundTrip(t *testing.T) {
 		{ID: testID, UserID: testUserID, Seq: 7, Type: docket.TypeSleep},
 		{ID: testUserID, UserID: testID, Seq: 1<<63 - 1, Type: docket.TypeFail},
 		{ID: uuid.New(), UserID: uuid.New(), Seq: 42, Type: docket.TypeCPU},
+		{ID: testID, UserID: testUserID, Seq: 3, Type: docket.TypeEcho, Payload: json.RawMessage(`{"a":[1,"x"]}`)},
+		{ID: testID, UserID: testUserID, Seq: 3, Type: docket.TypeEcho, Payload: json.RawMessage(`null`)},
 	} {
 		got, err := docket.DecodeMessage(m.Encode())
 		if err != nil {
 			t.Fatalf("DecodeMessage(%s): %v", m.Encode(), err)
 		}
-		if got != m {
+		if !reflect.DeepEqual(got, m) {
 			t.Errorf("round trip of %+v gave %+v", m, got)
 		}
 	}
@@ -42,6 +47,28 @@ func TestMessageWireForm(t *testing.T) {
 	const want = `{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","user_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","seq":7,"type":"sleep"}`
 	if got := string(m.Encode()); got != want {
 		t.Errorf("Encode() = %s\nwant      %s", got, want)
+	}
+}
+
+// A small payload rides in the message; a large one stays in the row.
+func TestMessageWithPayload(t *testing.T) {
+	t.Parallel()
+	m := docket.Message{ID: testID, UserID: testUserID, Seq: 1, Type: docket.TypeEcho}
+	small := json.RawMessage(`"` + strings.Repeat("x", docket.MaxInlinePayload-2) + `"`)
+	if got := m.WithPayload(small); !bytes.Equal(got.Payload, small) {
+		t.Errorf("a payload of %d bytes was not inlined", len(small))
+	}
+	large := json.RawMessage(`"` + strings.Repeat("x", docket.MaxInlinePayload-1) + `"`)
+	if got := m.WithPayload(large); got.Payload != nil {
+		t.Errorf("a payload of %d bytes was inlined", len(large))
+	}
+	const want = `{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","user_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","seq":1,"type":"echo","payload":{"n":1}}`
+	if got := string(m.WithPayload(json.RawMessage(`{"n":1}`)).Encode()); got != want {
+		t.Errorf("Encode() = %s\nwant      %s", got, want)
+	}
+	body := `{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","user_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","seq":1,"type":"echo","payload":` + string(large) + `}`
+	if _, err := docket.DecodeMessage([]byte(body)); err == nil {
+		t.Errorf("a message with a payload over %d bytes was accepted", docket.MaxInlinePayload)
 	}
 }
 

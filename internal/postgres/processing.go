@@ -28,6 +28,17 @@ type Finish struct {
 	Status docket.Status // done or failed
 	Result []byte        // JSON, for done
 	Error  string        // for failed
+	// Unclaimed marks a request run without a claim: the finish counts
+	// its attempt.
+	Unclaimed bool
+}
+
+// Finished is what a finish did.
+type Finished struct {
+	// Applied is false when the counter did not stand right before the
+	// request: nothing was written.
+	Applied    bool
+	AcceptedAt time.Time // when Applied
 }
 
 // claimSQL marks requests processing and counts the attempt, but only a
@@ -47,8 +58,8 @@ RETURNING r.id, r.payload, r.attempts, r.accepted_at`
 // batch holds at most one request per user. processed_at strictly rises per
 // user, even when the clock does not.
 const finishSQL = `WITH f AS (
-	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[])
-	AS f(id, user_id, seq, status, result, error)
+	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::int[])
+	AS f(id, user_id, seq, status, result, error, attempt)
 ), p AS (
 	UPDATE user_progress up SET finished_seq = f.seq, updated_at = now(),
 		last_processed_at = greatest(clock_timestamp(), up.last_processed_at + interval '1 microsecond')
@@ -56,10 +67,10 @@ const finishSQL = `WITH f AS (
 	RETURNING up.user_id, up.last_processed_at
 )
 UPDATE requests r SET status = f.status, result = f.result::jsonb, error = nullif(f.error, ''),
-	processed_at = p.last_processed_at
+	processed_at = p.last_processed_at, attempts = r.attempts + f.attempt
 FROM f JOIN p ON p.user_id = f.user_id
 WHERE r.id = f.id
-RETURNING r.id`
+RETURNING r.id, r.accepted_at`
 
 type claimItem struct {
 	msg   docket.Message
@@ -78,8 +89,8 @@ type finishItem struct {
 }
 
 type finishReply struct {
-	applied bool
-	err     error
+	finished Finished
+	err      error
 }
 
 // Processing is the worker's side of the database: batched claims and
@@ -156,15 +167,15 @@ func (p *Processing) flushClaims(ctx context.Context, batch []*claimItem) {
 	}
 }
 
-// Finish writes f and advances its user's counter. applied is false when
-// the counter did not stand right before f.Seq: nothing was written.
-func (p *Processing) Finish(ctx context.Context, f Finish) (applied bool, err error) {
+// Finish writes f and advances its user's counter, if the counter stands
+// right before f.Seq; otherwise it writes nothing.
+func (p *Processing) Finish(ctx context.Context, f Finish) (Finished, error) {
 	it := &finishItem{f: f, reply: make(chan finishReply, 1)}
 	if err := p.finishes.submit(ctx, userKey(f.UserID), it); err != nil {
-		return false, err
+		return Finished{}, err
 	}
 	r := <-it.reply
-	return r.applied, r.err
+	return r.finished, r.err
 }
 
 func (p *Processing) flushFinishes(ctx context.Context, batch []*finishItem) {
@@ -193,10 +204,14 @@ func (p *Processing) finishOnce(ctx context.Context, batch []*finishItem) {
 	ids, users := make([]uuid.UUID, n), make([]uuid.UUID, n)
 	seqs := make([]int64, n)
 	statuses, results, errs := make([]string, n), make([]*string, n), make([]string, n)
+	attempts := make([]int32, n)
 	byID := make(map[uuid.UUID]*finishItem, n)
 	for i, it := range batch {
 		f := it.f
 		ids[i], users[i], seqs[i], statuses[i] = f.ID, f.UserID, f.Seq, string(f.Status)
+		if f.Unclaimed {
+			attempts[i] = 1
+		}
 		if f.Status == docket.StatusFailed {
 			errs[i] = f.Error
 		} else if f.Result != nil {
@@ -206,11 +221,14 @@ func (p *Processing) finishOnce(ctx context.Context, batch []*finishItem) {
 		byID[f.ID] = it
 	}
 	start := time.Now()
-	rows, _ := p.db.Pool.Query(ctx, finishSQL, ids, users, seqs, statuses, results, errs)
-	var id uuid.UUID
-	_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+	rows, _ := p.db.Pool.Query(ctx, finishSQL, ids, users, seqs, statuses, results, errs, attempts)
+	var (
+		id         uuid.UUID
+		acceptedAt time.Time
+	)
+	_, err := pgx.ForEachRow(rows, []any{&id, &acceptedAt}, func() error {
 		if it := byID[id]; it != nil {
-			it.reply <- finishReply{applied: true}
+			it.reply <- finishReply{finished: Finished{Applied: true, AcceptedAt: acceptedAt}}
 			delete(byID, id)
 		}
 		return nil
