@@ -101,12 +101,21 @@ type job struct {
 func (w *worker) handlePartition(pctx context.Context, partition int, deliveries <-chan amqp.Delivery) {
 	jctx, cancel := context.WithCancel(w.work)
 	defer cancel()
+	var ch amqp.Acknowledger // the deliveries' channel, known from the first
 	go func() {
 		<-pctx.Done()
 		if !w.stopping.Load() {
 			cancel()
 		}
 	}()
+	// Deliveries are settled through the acker, which acks runs of
+	// finished ones with one multiple ack.
+	acks := newAcker(func(tag uint64, multiple bool) error {
+		if ch == nil {
+			return nil
+		}
+		return ch.Ack(tag, multiple)
+	})
 	l := newLanes(func(j job) {
 		if !j.early {
 			deliveriesInFlight.Dec()
@@ -116,7 +125,7 @@ func (w *worker) handlePartition(pctx context.Context, partition int, deliveries
 		}
 		out := w.process(jctx, j.msg)
 		if !j.early {
-			w.settle(j, out)
+			w.settle(acks, j, out)
 		}
 	})
 	// A busy user's lane holds at most LaneDepth deliveries. Later ones
@@ -130,6 +139,9 @@ func (w *worker) handlePartition(pctx context.Context, partition int, deliveries
 		func(a, b job) bool { return a.msg.Seq > b.msg.Seq },
 		func(j job) job { j.early = true; return j })
 	for d := range deliveries {
+		if ch == nil {
+			ch = d.Acknowledger
+		}
 		m, err := docket.DecodeMessage(d.Body)
 		if err != nil {
 			unknownMessages.Inc()
@@ -137,35 +149,34 @@ func (w *worker) handlePartition(pctx context.Context, partition int, deliveries
 			_ = d.Reject(false)
 			continue
 		}
+		acks.delivered(d.DeliveryTag)
 		deliveriesInFlight.Inc()
 		switch l.offer(m.UserID, job{msg: m, d: d}) {
 		case offerSpilled:
 			deliveriesInFlight.Dec()
 			spilledDeliveries.Inc()
-			if err := d.Ack(false); err != nil {
-				w.log.Debug("ack spilled delivery", "request", m.ID, "err", err)
-			}
+			acks.acked(d.DeliveryTag)
 		case offerRefused:
 			deliveriesInFlight.Dec()
 		}
 	}
 	dropped := l.stop()
+	acks.stop()
 	deliveriesInFlight.Add(-float64(len(dropped)))
 	w.log.Info("partition consumer ended", "partition", partition, "handed_back", len(dropped))
 }
 
-func (w *worker) settle(j job, out outcome) {
-	var err error
+// settle acks or rejects a delivery once processing returns; an abandoned
+// one stays unacked, and the broker redelivers it when the channel closes.
+func (w *worker) settle(acks *acker, j job, out outcome) {
 	switch out {
 	case ack:
-		err = j.d.Ack(false)
+		acks.acked(j.d.DeliveryTag)
 	case reject:
-		err = j.d.Reject(false)
-	case abandon:
-		return // unacked: the broker redelivers it when the channel closes
-	}
-	if err != nil {
-		w.log.Debug("settle delivery", "request", j.msg.ID, "err", err)
+		if err := j.d.Reject(false); err != nil {
+			w.log.Debug("reject delivery", "request", j.msg.ID, "err", err)
+		}
+		acks.rejected(j.d.DeliveryTag)
 	}
 }
 

@@ -15,6 +15,7 @@ var (
 	retries            = metrics.NewCounter(`docket_retries_total`)
 	unknownMessages    = metrics.NewCounter(`docket_unknown_messages_total`)
 	spilledDeliveries  = metrics.NewCounter(`docket_spilled_deliveries_total`)
+	acksSent           = metrics.NewCounter(`docket_acks_sent_total`)
 	endToEndSeconds    = metrics.NewPrometheusHistogramExt(`docket_end_to_end_seconds`, secondsBuckets)
 	lanesActive        = metrics.NewGauge(`docket_lanes_active`, nil)
 	deliveriesInFlight = metrics.NewGauge(`docket_deliveries_in_flight`, nil)
