@@ -115,8 +115,8 @@ func (in *Intake) Accept(ctx context.Context, userID uuid.UUID, sub docket.Submi
 func (in *Intake) flush(ctx context.Context, batch []*intakeItem) {
 	qctx, cancel := context.WithTimeout(ctx, in.db.cfg.QueryTimeout)
 	defer cancel()
-	ids := make([]uuid.UUID, len(batch))
-	users := make([]uuid.UUID, len(batch))
+	ids := make([][16]byte, len(batch))
+	users := make([][16]byte, len(batch))
 	types := make([]string, len(batch))
 	payloads := make([]string, len(batch))
 	byID := make(map[uuid.UUID]*intakeItem, len(batch))
@@ -211,6 +211,9 @@ func (in *Intake) acceptKeyed(ctx context.Context, userID uuid.UUID, sub docket.
 }
 
 var errReplay = errors.New("idempotency key replay")
+
+// A uuid.UUID parameter goes through its text form (it is a
+// driver.Valuer); batch parameters are [16]byte, which pgx sends in binary.
 
 // userKey maps a user to a writer shard.
 func userKey(id uuid.UUID) uint32 {

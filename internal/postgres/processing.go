@@ -129,7 +129,7 @@ func (p *Processing) Claim(ctx context.Context, m docket.Message) (c Claimed, ok
 func (p *Processing) flushClaims(ctx context.Context, batch []*claimItem) {
 	ctx, cancel := context.WithTimeout(ctx, p.db.cfg.QueryTimeout)
 	defer cancel()
-	ids := make([]uuid.UUID, len(batch))
+	ids := make([][16]byte, len(batch))
 	byID := make(map[uuid.UUID]*claimItem, len(batch))
 	for i, it := range batch {
 		ids[i] = it.msg.ID
@@ -201,7 +201,7 @@ func (p *Processing) flushFinishes(ctx context.Context, batch []*finishItem) {
 
 func (p *Processing) finishOnce(ctx context.Context, batch []*finishItem) {
 	n := len(batch)
-	ids, users := make([]uuid.UUID, n), make([]uuid.UUID, n)
+	ids, users := make([][16]byte, n), make([][16]byte, n)
 	seqs := make([]int64, n)
 	statuses, results, errs := make([]string, n), make([]*string, n), make([]string, n)
 	attempts := make([]int32, n)
