@@ -8,6 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/docket/docket/internal/docket"
 )
@@ -85,8 +86,27 @@ type Tokens struct {
 	secret  []byte
 	issuer  string
 	ttl     time.Duration
+	leeway  time.Duration
 	parser  *jwt.Parser
 	keyFunc jwt.Keyfunc
+
+	// verified remembers tokens that passed every check, by their exact
+	// text, until they expire: a client sends one token with all its
+	// requests, and checking it again costs an HMAC and two JSON decodes
+	// each time. Only a token that verified is stored, so a forged or
+	// altered one always takes the full check.
+	verified *lru.Cache[string, verifiedToken]
+
+	now func() time.Time // the verifying clock; tests move it
+}
+
+// verifiedCacheSize bounds the verified tokens remembered (about 400 bytes
+// each): the least recently used go first.
+const verifiedCacheSize = 16384
+
+type verifiedToken struct {
+	user uuid.UUID
+	exp  time.Time // with the leeway added
 }
 
 // NewTokens returns Tokens for cfg with defaults applied.
@@ -99,16 +119,24 @@ func NewTokens(cfg TokenConfig) (*Tokens, error) {
 	// Boxed once: returning the []byte from the key func would allocate an
 	// interface value on every Verify.
 	var key any = secret
-	return &Tokens{
-		secret: secret,
-		issuer: cfg.Issuer,
-		ttl:    cfg.TTL,
+	verified, err := lru.New[string, verifiedToken](verifiedCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	var t *Tokens // the parser's clock reads t.now
+	t = &Tokens{
+		secret:   secret,
+		issuer:   cfg.Issuer,
+		ttl:      cfg.TTL,
+		leeway:   cfg.Leeway,
+		verified: verified,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuer(cfg.Issuer),
 			jwt.WithLeeway(cfg.Leeway),
 			jwt.WithIssuedAt(),
+			jwt.WithTimeFunc(func() time.Time { return t.now() }),
 		),
 		keyFunc: func(token *jwt.Token) (any, error) {
 			if token.Method != jwt.SigningMethodHS256 {
@@ -116,7 +144,9 @@ func NewTokens(cfg TokenConfig) (*Tokens, error) {
 			}
 			return key, nil
 		},
-	}, nil
+		now: time.Now,
+	}
+	return t, nil
 }
 
 // Issue signs an HS256 token for userID and returns it with its lifetime.
@@ -148,6 +178,13 @@ func (t *Tokens) Verify(authorization []byte) (uuid.UUID, error) {
 	if !ok {
 		return uuid.Nil, errUnauthorized
 	}
+	if v, ok := t.verified.Get(raw); ok {
+		if t.now().Before(v.exp) {
+			return v.user, nil
+		}
+		t.verified.Remove(raw)
+		return uuid.Nil, errUnauthorized
+	}
 	var claims jwt.RegisteredClaims
 	if _, err := t.parser.ParseWithClaims(raw, &claims, t.keyFunc); err != nil {
 		return uuid.Nil, errUnauthorized
@@ -170,6 +207,7 @@ func (t *Tokens) Verify(authorization []byte) (uuid.UUID, error) {
 	if err != nil || userID == uuid.Nil {
 		return uuid.Nil, errUnauthorized
 	}
+	t.verified.Add(raw, verifiedToken{user: userID, exp: claims.ExpiresAt.Add(t.leeway)})
 	return userID, nil
 }
 

@@ -359,3 +359,42 @@ func BenchmarkIssue(b *testing.B) {
 		}
 	}
 }
+
+// A verified token is remembered, but only until it expires, and only in
+// its exact form: a later copy with a changed signature is checked in full.
+func TestVerifyRemembersUntilExpiry(t *testing.T) {
+	tokens := newTestTokens(t)
+	clock := time.Now()
+	tokens.now = func() time.Time { return clock }
+	userID := uuid.New()
+	token := sign(t, jwt.SigningMethodHS256, testSecret,
+		with(with(goodClaims(userID), "iat", clock.Unix()), "exp", clock.Add(time.Hour).Unix()))
+	for range 2 { // the second answer comes from the cache
+		if got, err := tokens.Verify([]byte("Bearer " + token)); err != nil || got != userID {
+			t.Fatalf("Verify = %s, %v; want %s", got, err, userID)
+		}
+	}
+	if tokens.verified.Len() != 1 {
+		t.Fatalf("%d tokens remembered, want 1", tokens.verified.Len())
+	}
+	tampered := token[:len(token)-2] + "AA"
+	if token[len(token)-2:] == "AA" {
+		tampered = token[:len(token)-2] + "BB"
+	}
+	if _, err := tokens.Verify([]byte("Bearer " + tampered)); err == nil {
+		t.Error("a tampered copy of a remembered token was accepted")
+	}
+	clock = clock.Add(time.Hour + 29*time.Second) // within the 30 s leeway
+	if _, err := tokens.Verify([]byte("Bearer " + token)); err != nil {
+		t.Errorf("within the leeway: %v", err)
+	}
+	clock = clock.Add(2 * time.Second)
+	for range 2 { // from the cache, then from the full check
+		if _, err := tokens.Verify([]byte("Bearer " + token)); err == nil {
+			t.Fatal("an expired token was accepted")
+		}
+	}
+	if tokens.verified.Len() != 0 {
+		t.Errorf("an expired token is still remembered")
+	}
+}
