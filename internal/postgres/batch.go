@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // errClosed answers items submitted after Close.
@@ -11,23 +12,27 @@ var errClosed = errors.New("batcher closed")
 
 // batcher is group commit: items go to one of n shards by key, and each
 // shard's goroutine flushes whatever has gathered (up to max items) as one
-// statement while the next batch gathers behind it. A batch waits for no
-// timer: under light load it holds one item, under heavy load it fills
-// while the previous flush runs. A key always maps to the same shard, so one
-// user's items keep their order and no two shards lock the same rows.
+// statement while the next batch gathers behind it. Under heavy load a
+// batch fills while the previous flush runs; with a gather window, a batch
+// that is not full also waits up to that long for more items, trading that
+// much latency for fewer, larger statements. A key always maps to the same
+// shard, so one user's items keep their order and no two shards lock the
+// same rows.
 type batcher[T any] struct {
 	shards []chan T
 	max    int
+	gather time.Duration
 	flush  func(ctx context.Context, batch []T)
 	wg     sync.WaitGroup
 	mu     sync.RWMutex
 	closed bool
 }
 
-// newBatcher starts n shard goroutines. flush must answer every item of its
-// batch (each item carries its own reply channel).
-func newBatcher[T any](n, max int, flush func(context.Context, []T)) *batcher[T] {
-	b := &batcher[T]{max: max, flush: flush}
+// newBatcher starts n shard goroutines with a gather window (0: none).
+// flush must answer every item of its batch (each item carries its own
+// reply channel).
+func newBatcher[T any](n, max int, gather time.Duration, flush func(context.Context, []T)) *batcher[T] {
+	b := &batcher[T]{max: max, gather: gather, flush: flush}
 	for range n {
 		in := make(chan T, max)
 		b.shards = append(b.shards, in)
@@ -42,19 +47,42 @@ func newBatcher[T any](n, max int, flush func(context.Context, []T)) *batcher[T]
 
 func (b *batcher[T]) run(in <-chan T) {
 	buf := make([]T, 0, b.max)
+	var window *time.Timer
+	if b.gather > 0 {
+		window = time.NewTimer(b.gather)
+		window.Stop()
+	}
 	for v := range in {
 		buf = append(buf[:0], v)
+		open := true
 	fill:
 		for len(buf) < b.max {
 			select {
 			case v, ok := <-in:
 				if !ok {
+					open = false
 					break fill
 				}
 				buf = append(buf, v)
 			default:
 				break fill
 			}
+		}
+		if window != nil && open && len(buf) < b.max {
+			window.Reset(b.gather)
+		gather:
+			for len(buf) < b.max {
+				select {
+				case v, ok := <-in:
+					if !ok {
+						break gather
+					}
+					buf = append(buf, v)
+				case <-window.C:
+					break gather
+				}
+			}
+			window.Stop()
 		}
 		// The flush has its own deadline: a caller that gave up must not
 		// cancel its neighbours' statement.

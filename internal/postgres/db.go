@@ -32,6 +32,9 @@ type Config struct {
 	Writers int
 	// MaxBatch is the most rows one batched statement carries.
 	MaxBatch int
+	// BatchWait is how long a batch that is not full waits for more rows
+	// (0 to 10ms); 0 takes what is ready.
+	BatchWait time.Duration
 	// QueryTimeout bounds each query that answers a client.
 	QueryTimeout time.Duration
 }
@@ -72,6 +75,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("DB_WRITERS=%d: must be from 1 to DB_MAX_CONNS (%d)", c.Writers, c.MaxConns)
 	case c.MaxBatch < 1 || c.MaxBatch > 10000:
 		return fmt.Errorf("DB_MAX_BATCH=%d: must be from 1 to 10000", c.MaxBatch)
+	case c.BatchWait < 0 || c.BatchWait > 10*time.Millisecond:
+		return fmt.Errorf("DB_BATCH_WAIT=%s: must be from 0 to 10ms", c.BatchWait)
 	case c.QueryTimeout <= 0:
 		return fmt.Errorf("DB_QUERY_TIMEOUT=%s: must be positive", c.QueryTimeout)
 	}

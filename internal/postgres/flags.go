@@ -13,5 +13,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConns, "db-max-conns", 16, "database pool size")
 	fs.IntVar(&c.Writers, "db-writers", 4, "batching writers per batched statement (intake; claim and finish)")
 	fs.IntVar(&c.MaxBatch, "db-max-batch", 64, "most rows in one batched statement")
+	fs.DurationVar(&c.BatchWait, "db-batch-wait", 0, "how long a batch that is not full waits for more rows (0: it takes what is ready)")
 	fs.DurationVar(&c.QueryTimeout, "db-query-timeout", 5*time.Second, "longest database statement")
 }

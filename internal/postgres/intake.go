@@ -85,7 +85,7 @@ type Intake struct {
 // nil.
 func NewIntake(db *DB, announce Announce) *Intake {
 	in := &Intake{db: db, announce: announce}
-	in.b = newBatcher(db.cfg.Writers, db.cfg.MaxBatch, in.flush)
+	in.b = newBatcher(db.cfg.Writers, db.cfg.MaxBatch, db.cfg.BatchWait, in.flush)
 	return in
 }
 

@@ -104,8 +104,8 @@ type Processing struct {
 // NewProcessing starts the claim and finish writers; Close stops them.
 func NewProcessing(db *DB) *Processing {
 	p := &Processing{db: db}
-	p.claims = newBatcher(db.cfg.Writers, db.cfg.MaxBatch, p.flushClaims)
-	p.finishes = newBatcher(db.cfg.Writers, db.cfg.MaxBatch, p.flushFinishes)
+	p.claims = newBatcher(db.cfg.Writers, db.cfg.MaxBatch, db.cfg.BatchWait, p.flushClaims)
+	p.finishes = newBatcher(db.cfg.Writers, db.cfg.MaxBatch, db.cfg.BatchWait, p.flushFinishes)
 	return p
 }
 
