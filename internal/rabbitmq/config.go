@@ -2,8 +2,10 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -53,9 +55,24 @@ type Config struct {
 
 	// Name is the connection_name client property shown by the management
 	// UI; the role is appended ("docket-service-publisher",
-	// "docket-worker-consumer"). Consumer tags are "<Name>-p<i>-<n>".
+	// "docket-worker-consumer"). Consumer tags are
+	// "<Name>-<instance>-p<i>-<n>", instance being random per Consumer.
 	// Default "docket".
 	Name string
+
+	// RebalanceInterval is how often a Consumer asks the management API
+	// which partitions it is the active consumer of and how many workers
+	// consume, and releases partitions beyond its fair share (the partitions
+	// over the workers, rounded up) to a waiting worker. Zero turns
+	// rebalancing off (WithDefaults leaves it so); the worker's
+	// REBALANCE_INTERVAL defaults to 5s.
+	RebalanceInterval time.Duration
+
+	// ManagementURL is the broker's HTTP management API, user and password
+	// included (http://guest:guest@127.0.0.1:15672); only rebalancing uses
+	// it, for the vhost of URL. Default: URL's host and credentials on port
+	// 15672 (amqps: https on 15671).
+	ManagementURL string
 }
 
 const (
@@ -69,6 +86,9 @@ const (
 	defaultReconnectMin    = 100 * time.Millisecond
 	defaultReconnectMax    = 5 * time.Second
 	defaultName            = "docket"
+
+	// DefaultRebalanceInterval is the worker's default RebalanceInterval.
+	DefaultRebalanceInterval = 5 * time.Second
 
 	// maxPrefetch is the prefetch quorum queues honour at most.
 	maxPrefetch = 2000
@@ -114,6 +134,9 @@ func (c Config) WithDefaults() Config {
 	if c.Name == "" {
 		c.Name = defaultName
 	}
+	if c.ManagementURL == "" {
+		c.ManagementURL = managementURLFor(c.URL)
+	}
 	return c
 }
 
@@ -142,8 +165,41 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rabbitmq: ReconnectMax=%s must not be below ReconnectMin=%s", c.ReconnectMax, c.ReconnectMin)
 	case c.Name == "":
 		return fmt.Errorf("rabbitmq: Name must not be empty")
+	case c.RebalanceInterval < 0:
+		return fmt.Errorf("rabbitmq: RebalanceInterval=%s must be 0 (off) or positive", c.RebalanceInterval)
+	}
+	if c.RebalanceInterval > 0 {
+		if _, err := parseManagementURL(c.ManagementURL); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// managementURLFor derives the management API's URL from an AMQP URL: the
+// same host and credentials, on the management plugin's port. It returns ""
+// for a URL that does not parse (Validate reports that one).
+func managementURLFor(amqpURL string) string {
+	u, err := amqp.ParseURI(amqpURL)
+	if err != nil {
+		return ""
+	}
+	m := url.URL{Scheme: "http", Host: net.JoinHostPort(u.Host, "15672"), User: url.UserPassword(u.Username, u.Password)}
+	if u.Scheme == "amqps" {
+		m.Scheme, m.Host = "https", net.JoinHostPort(u.Host, "15671")
+	}
+	return m.String()
+}
+
+// parseManagementURL checks a management API URL. Like badURL, its errors
+// never quote the URL: it may hold a password.
+func parseManagementURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("RABBITMQ_MANAGEMENT_URL is not an http(s) URL (http://user:password@host:15672): " +
+			"percent-encode any of @ : / ? # in the user or password (the URL is not shown: it may hold a password)")
+	}
+	return u, nil
 }
 
 // badURL says what is wrong with a URL that does not parse without quoting

@@ -20,6 +20,7 @@ func TestConfigDefaults(t *testing.T) {
 		ReconnectMin:    100 * time.Millisecond,
 		ReconnectMax:    5 * time.Second,
 		Name:            "docket",
+		ManagementURL:   "http://guest:guest@127.0.0.1:15672",
 	}
 	if c != want {
 		t.Fatalf("WithDefaults() = %+v, want %+v", c, want)
@@ -47,6 +48,13 @@ func TestConfigValidate(t *testing.T) {
 		{"prefetch over quorum cap", func(c *Config) { c.Prefetch = 2001 }, "Prefetch=2001"},
 		{"reconnect min", func(c *Config) { c.ReconnectMin = -1 }, "ReconnectMin"},
 		{"reconnect max below min", func(c *Config) { c.ReconnectMax = time.Millisecond }, "ReconnectMax=1ms"},
+		{"negative rebalance interval", func(c *Config) { c.RebalanceInterval = -time.Second }, "RebalanceInterval=-1s"},
+		{"management URL not http", func(c *Config) {
+			c.RebalanceInterval, c.ManagementURL = time.Second, "amqp://guest:secret@x:15672"
+		}, "RABBITMQ_MANAGEMENT_URL is not an http(s) URL"},
+		{"management URL without host", func(c *Config) {
+			c.RebalanceInterval, c.ManagementURL = time.Second, "http://guest:secret@/"
+		}, "the URL is not shown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +68,28 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() leaks the password: %v", err)
 			}
 		})
+	}
+}
+
+func TestManagementURLDefault(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ amqp, want string }{
+		{"amqp://guest:guest@127.0.0.1:5672/", "http://guest:guest@127.0.0.1:15672"},
+		{"amqp://docket:p%40ss@rabbitmq:5672/prod", "http://docket:p%40ss@rabbitmq:15672"},
+		{"amqps://u:p@broker.example:5671/", "https://u:p@broker.example:15671"},
+		{"amqp://[::1]:5672/", "http://guest:guest@[::1]:15672"},
+	}
+	for _, tt := range tests {
+		if got := (Config{URL: tt.amqp}).WithDefaults().ManagementURL; got != tt.want {
+			t.Errorf("RABBITMQ_URL %s: management URL %s, want %s", tt.amqp, got, tt.want)
+		}
+	}
+	c := Config{URL: "amqp://guest:guest@127.0.0.1:5672/", ManagementURL: "http://admin:x@mgmt:8080/rabbitmq/"}.WithDefaults()
+	if c.ManagementURL != "http://admin:x@mgmt:8080/rabbitmq/" {
+		t.Errorf("a set ManagementURL became %s", c.ManagementURL)
+	}
+	if got := redactManagementURL(c.ManagementURL); got != "http://admin:xxxxx@mgmt:8080/rabbitmq/" {
+		t.Errorf("redacted %s", got)
 	}
 }
 

@@ -23,4 +23,8 @@ func (c *Config) RegisterPublisherFlags(fs *flag.FlagSet) {
 // RegisterConsumerFlags defines the consumer's flags on fs.
 func (c *Config) RegisterConsumerFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Prefetch, "prefetch", defaultPrefetch, "unacked deliveries per partition consumer")
+	fs.DurationVar(&c.RebalanceInterval, "rebalance-interval", DefaultRebalanceInterval,
+		"how often a worker checks the partitions it is active on and releases those beyond its fair share to waiting workers (0: off)")
+	fs.StringVar(&c.ManagementURL, "rabbitmq-management-url", "",
+		"RabbitMQ management API for rebalancing (default: RABBITMQ_URL's host, user and password on port 15672)")
 }
