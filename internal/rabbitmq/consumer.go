@@ -2,6 +2,8 @@ package rabbitmq
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -19,6 +22,17 @@ type Consumer struct {
 	cfg       Config
 	log       *slog.Logger
 	connected atomic.Bool
+	// tagPrefix starts every consumer tag of this Consumer:
+	// "<Name>-<instance>-p", instance random, so that the management API's
+	// listing tells this worker's consumers from the others'.
+	tagPrefix string
+	// rounds carries the management API's listings from pollConsumers to
+	// the running session.
+	rounds chan rebalanceRound
+
+	activeGauge   *metrics.Gauge
+	releasedTotal *metrics.Counter
+	released      atomic.Int64 // this Consumer's part of releasedTotal
 }
 
 // NewConsumer returns a consumer; Run starts it. cfg gets WithDefaults and
@@ -27,9 +41,19 @@ func NewConsumer(cfg Config, log *slog.Logger) *Consumer {
 	if log == nil {
 		log = slog.Default()
 	}
+	cfg = cfg.WithDefaults()
+	instance := make([]byte, 4)
+	_, _ = rand.Read(instance)
+	tagPrefix := cfg.Name + "-" + hex.EncodeToString(instance) + "-p"
 	return &Consumer{
-		cfg: cfg.WithDefaults(),
-		log: log.With("component", "rabbitmq", "role", roleConsumer),
+		cfg:       cfg,
+		log:       log.With("component", "rabbitmq", "role", roleConsumer, "tags", tagPrefix+"*"),
+		tagPrefix: tagPrefix,
+		rounds:    make(chan rebalanceRound, 1),
+		// Created here, not at package init, so that only processes that
+		// consume (the worker) serve them.
+		activeGauge:   metrics.GetOrCreateGauge(`docket_partitions_active`, nil),
+		releasedTotal: metrics.GetOrCreateCounter(`docket_partitions_released_total`),
 	}
 }
 
@@ -41,10 +65,18 @@ func (c *Consumer) Connected() bool { return c.connected.Load() }
 // Run consumes all partition queues until ctx is cancelled, redialing with
 // backoff after any failure and redeclaring the topology. Each partition
 // gets its own channel (QoS Prefetch, per channel) and consumer tag
-// "<Name>-p<i>-<n>" (n counts connections), and handle(pctx, partition,
-// deliveries) runs in its own goroutine. pctx is cancelled when that channel
-// or the connection dies or ctx is cancelled. handle must return once
-// deliveries is closed; it acks with d.Ack(false) or d.Reject(false).
+// "<Name>-<instance>-p<i>-<n>" (n counts connections), and handle(pctx,
+// partition, deliveries) runs in its own goroutine. pctx is cancelled when
+// that channel or the connection dies or ctx is cancelled. handle must
+// return once deliveries is closed; it acks with d.Ack(false) or
+// d.Reject(false).
+//
+// deliveries also closes, with pctx alive, when the partition is released to
+// another worker (Config.RebalanceInterval): handle should then finish what
+// it runs, ack it and return, like at a shutdown. Until it returns, or for
+// handoverWait, this worker stays the partition's active consumer; then the
+// channel closes (the broker requeues what is unacked) and the partition is
+// subscribed again on a fresh channel ("…-<n>r<k>") with a new handle.
 //
 // After a connection loss Run waits for every handle of the old connection
 // before consuming on a new one. When ctx is cancelled Run cancels every
@@ -58,6 +90,11 @@ func (c *Consumer) Run(ctx context.Context, handle func(ctx context.Context, par
 	}
 	if handle == nil {
 		return errors.New("rabbitmq: Consumer.Run needs a handle func")
+	}
+	if c.cfg.RebalanceInterval > 0 {
+		pctx, stopPolling := context.WithCancel(ctx)
+		defer stopPolling()
+		go c.pollConsumers(pctx)
 	}
 	url := redactURL(c.cfg.URL)
 	delay := c.cfg.ReconnectMin
@@ -84,12 +121,18 @@ func (c *Consumer) Run(ctx context.Context, handle func(ctx context.Context, par
 	}
 }
 
-// partitionConsumer is one partition's channel and subscription.
+// partitionConsumer is one partition's channel and subscription. The
+// session loop owns it; delivered is shared with its relay.
 type partitionConsumer struct {
+	partition  int
 	ch         *amqp.Channel
 	tag        string
 	ctx        context.Context
-	deliveries <-chan amqp.Delivery
+	deliveries <-chan amqp.Delivery // relayed from the channel's
+	release    chan struct{}        // closed to end deliveries for a release
+	releasing  bool
+	delivered  atomic.Bool   // got a delivery: it is the active consumer
+	done       chan struct{} // closed when handle returned
 }
 
 // session consumes on conn until it fails (the reason is returned) or ctx is
@@ -107,26 +150,30 @@ func (c *Consumer) session(ctx context.Context, conn *amqp.Connection, n int, st
 	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()
 	var handles sync.WaitGroup
-	exited := make(chan int, c.cfg.Partitions) // never blocks a returning handle
-	parts := make([]partitionConsumer, 0, c.cfg.Partitions)
+	exited := make(chan int, c.cfg.Partitions) // never blocks a returning handle: one handle per partition at a time
+	parts := make([]*partitionConsumer, c.cfg.Partitions)
 	abandon := func(reason error) error {
 		scancel()
 		closeConn(conn) // closes every deliveries channel
 		handles.Wait()
 		return reason
 	}
-	for i := range c.cfg.Partitions {
-		pc, err := c.consume(sctx, conn, i, n)
-		if err != nil {
-			return false, abandon(err)
-		}
-		parts = append(parts, pc)
+	startHandle := func(pc *partitionConsumer) {
 		handles.Add(1)
 		go func() {
 			defer handles.Done()
-			defer func() { exited <- i }()
-			handle(pc.ctx, i, pc.deliveries)
+			defer func() { exited <- pc.partition }()
+			defer close(pc.done)
+			handle(pc.ctx, pc.partition, pc.deliveries)
 		}()
+	}
+	for i := range c.cfg.Partitions {
+		pc, err := c.consume(sctx, conn, i, fmt.Sprintf("%s%d-%d", c.tagPrefix, i, n))
+		if err != nil {
+			return false, abandon(err)
+		}
+		parts[i] = pc
+		startHandle(pc)
 	}
 
 	if n > 1 {
@@ -135,13 +182,16 @@ func (c *Consumer) session(ctx context.Context, conn *amqp.Connection, n int, st
 	connected := connectedGauge[roleConsumer]
 	c.connected.Store(true)
 	connected.Inc()
+	var active int // this session's part of docket_partitions_active
 	defer func() {
 		c.connected.Store(false)
 		connected.Dec()
+		c.activeGauge.Add(-float64(active))
 	}()
 	c.log.Info("rabbitmq consumer: consuming", "url", redactURL(c.cfg.URL),
 		"partitions", c.cfg.Partitions, "prefetch", c.cfg.Prefetch, "connection", n, "took", time.Since(start))
 
+	resubscribed := make([]int, c.cfg.Partitions)
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,9 +203,27 @@ func (c *Consumer) session(ctx context.Context, conn *amqp.Connection, n int, st
 			}
 			return true, abandon(fmt.Errorf("connection closed: %w", e))
 		case i := <-exited:
-			// The broker cancelled the consumer (queue deleted) or the
-			// channel closed: start over on a fresh connection.
-			return true, abandon(fmt.Errorf("partition %d stopped consuming", i))
+			pc := parts[i]
+			if !pc.releasing {
+				// The broker cancelled the consumer (queue deleted) or the
+				// channel closed: start over on a fresh connection.
+				return true, abandon(fmt.Errorf("partition %d stopped consuming", i))
+			}
+			// Released: closing the channel hands the unacked deliveries
+			// back and lets the next waiting worker read; subscribing
+			// again puts this one at the back of the waiting list.
+			_ = pc.ch.Close()
+			resubscribed[i]++
+			next, err := c.consume(sctx, conn, i, fmt.Sprintf("%s%d-%dr%d", c.tagPrefix, i, n, resubscribed[i]))
+			if err != nil {
+				return true, abandon(err)
+			}
+			parts[i] = next
+			startHandle(next)
+		case r := <-c.rounds:
+			now := c.rebalance(r, parts)
+			c.activeGauge.Add(float64(now - active))
+			active = now
 		case b, ok := <-blocks:
 			if !ok {
 				blocks = nil // closed with the connection; connClosed says why
@@ -166,28 +234,65 @@ func (c *Consumer) session(ctx context.Context, conn *amqp.Connection, n int, st
 	}
 }
 
-// consume opens partition i's channel and subscribes with tag
-// "<Name>-p<i>-<n>".
-func (c *Consumer) consume(sctx context.Context, conn *amqp.Connection, i, n int) (partitionConsumer, error) {
+// rebalance plans a round and starts its releases; it returns the number of
+// partitions this consumer stays active on.
+func (c *Consumer) rebalance(r rebalanceRound, parts []*partitionConsumer) int {
+	subs := make([]subscription, len(parts))
+	for i, pc := range parts {
+		subs[i] = subscription{tag: pc.tag, delivered: pc.delivered.Load(), releasing: pc.releasing}
+	}
+	plan := planRebalance(r, subs, c.tagPrefix, releasesPerRound)
+	for _, i := range plan.release {
+		c.log.Info("rabbitmq consumer: releasing a partition to a waiting worker", "partition", i,
+			"active", plan.active, "workers", plan.workers, "fair_share", plan.share)
+		c.releasedTotal.Inc()
+		c.released.Add(1)
+		c.startRelease(parts[i])
+	}
+	return plan.active - len(plan.release)
+}
+
+// startRelease ends pc's deliveries so that its handle finishes what it
+// runs and returns; the session then closes the channel and subscribes
+// again. If the handle takes longer than handoverWait, the subscription is
+// cancelled first, so that the next worker need not wait for it.
+func (c *Consumer) startRelease(pc *partitionConsumer) {
+	pc.releasing = true
+	close(pc.release)
+	go func() {
+		t := time.NewTimer(handoverWait)
+		defer t.Stop()
+		select {
+		case <-pc.done:
+		case <-t.C:
+			// noWait=false; an error means the channel is gone already.
+			if err := pc.ch.Cancel(pc.tag, false); err != nil {
+				c.log.Debug("rabbitmq consumer: cancel a released partition", "tag", pc.tag, "err", err)
+			}
+		}
+	}()
+}
+
+// consume opens partition i's channel and subscribes with tag.
+func (c *Consumer) consume(sctx context.Context, conn *amqp.Connection, i int, tag string) (*partitionConsumer, error) {
 	queue := PartitionQueue(i)
 	ch, err := conn.Channel()
 	if err != nil {
-		return partitionConsumer{}, fmt.Errorf("open channel for %q: %w", queue, err)
+		return nil, fmt.Errorf("open channel for %q: %w", queue, err)
 	}
 	// Per channel (global=false): quorum queues refuse global QoS.
 	if err := ch.Qos(c.cfg.Prefetch, 0, false); err != nil {
-		return partitionConsumer{}, fmt.Errorf("set prefetch %d on %q: %w", c.cfg.Prefetch, queue, err)
+		return nil, fmt.Errorf("set prefetch %d on %q: %w", c.cfg.Prefetch, queue, err)
 	}
 	closes := ch.NotifyClose(make(chan *amqp.Error, 1))
-	tag := fmt.Sprintf("%s-p%d-%d", c.cfg.Name, i, n)
-	deliveries, err := ch.Consume(queue, tag,
+	in, err := ch.Consume(queue, tag,
 		false, // autoAck: the handler acks after its work is committed
 		false, // exclusive: single active consumer keeps standbys instead
 		false, // noLocal: not supported by RabbitMQ
 		false, // noWait
 		nil)
 	if err != nil {
-		return partitionConsumer{}, fmt.Errorf("consume %q as %q: %w", queue, tag, err)
+		return nil, fmt.Errorf("consume %q as %q: %w", queue, tag, err)
 	}
 	pctx, pcancel := context.WithCancel(sctx)
 	go func() {
@@ -197,14 +302,47 @@ func (c *Consumer) consume(sctx context.Context, conn *amqp.Connection, i, n int
 		case <-pctx.Done():
 		}
 	}()
-	return partitionConsumer{ch: ch, tag: tag, ctx: pctx, deliveries: deliveries}, nil
+	out := make(chan amqp.Delivery)
+	pc := &partitionConsumer{partition: i, ch: ch, tag: tag, ctx: pctx, deliveries: out,
+		release: make(chan struct{}), done: make(chan struct{})}
+	go pc.relay(in, out)
+	return pc, nil
+}
+
+// relay passes the channel's deliveries on to the handle until they end (a
+// cancel or a closed channel) or the partition is released. Deliveries not
+// passed on stay unacked: the broker hands them back when the channel
+// closes.
+func (pc *partitionConsumer) relay(in <-chan amqp.Delivery, out chan<- amqp.Delivery) {
+	defer close(out)
+	for {
+		select {
+		case <-pc.release:
+			return
+		default:
+		}
+		select {
+		case <-pc.release:
+			return
+		case d, ok := <-in:
+			if !ok {
+				return
+			}
+			pc.delivered.Store(true)
+			select {
+			case out <- d:
+			case <-pc.release:
+				return
+			}
+		}
+	}
 }
 
 // stop is the orderly shutdown: cancel every subscription so each deliveries
 // channel closes after what the broker already sent, let every handle finish
 // its work and return, then close the channels (the broker requeues what is
 // unacked) and the connection.
-func (c *Consumer) stop(conn *amqp.Connection, parts []partitionConsumer, handles *sync.WaitGroup) {
+func (c *Consumer) stop(conn *amqp.Connection, parts []*partitionConsumer, handles *sync.WaitGroup) {
 	start := time.Now()
 	for _, pc := range parts {
 		// noWait=false: after cancel-ok nothing more arrives for this tag.
