@@ -95,9 +95,12 @@ type job struct {
 }
 
 // handlePartition dispatches one partition's deliveries to per-user lanes
-// until the deliveries end: the consumer was cancelled (shutdown) or its
-// channel died. On a dead channel in-flight work stops at once, since its
-// ack can no longer land and the broker redelivers it elsewhere.
+// until the deliveries end: the consumer was cancelled (shutdown), the
+// partition was released to another worker (rebalancing), or its channel
+// died. At a shutdown or a release the requests running finish and are
+// acked while the channel stays open; queued ones are handed back unacked.
+// On a dead channel in-flight work stops at once, since its ack can no
+// longer land and the broker redelivers it elsewhere.
 func (w *worker) handlePartition(pctx context.Context, partition int, deliveries <-chan amqp.Delivery) {
 	jctx, cancel := context.WithCancel(w.work)
 	defer cancel()

@@ -46,6 +46,6 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		servePprof(cfg.PprofAddr, log)
 	}
 	log.Info("docket worker running", "metrics_addr", ln.Addr().String(), "partitions", cfg.RabbitMQ.Partitions,
-		"prefetch", cfg.RabbitMQ.Prefetch, "version", version)
+		"prefetch", cfg.RabbitMQ.Prefetch, "rebalance_interval", cfg.RabbitMQ.RebalanceInterval, "version", version)
 	return w.run(ctx, ln)
 }

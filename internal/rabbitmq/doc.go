@@ -22,4 +22,11 @@
 // The Consumer keeps one consuming connection with a channel per partition
 // and calls a handler per partition with its deliveries; the handler acks.
 // Ordered shutdown: cancel the consumers, let the handlers finish, close.
+// Every worker subscribes to every partition and single active consumer
+// lets one of them read each; so that they share the partitions rather than
+// the first worker reading them all, each Consumer reads the management
+// API's consumer listing every RebalanceInterval and releases the
+// partitions beyond its fair share to the waiting workers (rebalance.go):
+// the handler finishes what it runs, the channel closes, and the partition
+// is subscribed again at the back of the waiting list.
 package rabbitmq
