@@ -63,20 +63,62 @@ func BenchmarkHit(b *testing.B) {
 	}
 }
 
-// BenchmarkAttackLoopback runs a whole attack against a trivial in-process
-// server at 1000/s: the CPU per request is the bench's and the server's
-// together, like ceiling's http step. Run it with -benchtime=3000x or so.
-func BenchmarkAttackLoopback(b *testing.B) {
+// loopbackServer answers every request like docket's POST /requests.
+func loopbackServer(b *testing.B) *httptest.Server {
+	b.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, acceptedBody)
 	}))
-	defer srv.Close()
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// loopbackSchedule sends b.N hits at 1000/s: hit k goes out at k/rate, and
+// half an interval more sends exactly b.N.
+func loopbackSchedule(b *testing.B) Schedule {
 	const rate = 1000
-	// Hit k goes out at k/rate: half an interval more sends exactly b.N.
-	a := benchAttack(b, srv.URL, Constant(rate, (time.Duration(b.N)*time.Second+time.Second/2)/rate))
+	return Constant(rate, (time.Duration(b.N)*time.Second+time.Second/2)/rate)
+}
+
+// BenchmarkVegetaLoopback is BenchmarkAttackLoopback's floor: vegeta alone,
+// with Run's options, sending the same request over and over and counting
+// the answers. The bench's own overhead is the difference.
+func BenchmarkVegetaLoopback(b *testing.B) {
+	srv := loopbackServer(b)
+	a := benchAttack(b, srv.URL, loopbackSchedule(b))
+	tgt := vegeta.Target{Method: http.MethodPost, URL: srv.URL + "/requests", Body: a.cfg.Groups[0].Mix[0].JSON,
+		Header: http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"1a2b3c4d-1"},
+			"Authorization": {"Bearer " + a.cfg.Groups[0].Users[0].Token()}}}
+	atk := vegeta.NewAttacker(
+		vegeta.Workers(64), vegeta.MaxWorkers(5000), vegeta.Connections(5000), vegeta.Timeout(30*time.Second),
+		vegeta.MaxBody(64<<10), vegeta.KeepAlive(true), vegeta.HTTP2(false), vegeta.Redirects(vegeta.NoFollow),
+	)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := processCPU()
+	n := 0
+	for res := range atk.Attack(vegeta.NewStaticTargeter(tgt), a.cfg.Schedule, a.cfg.Schedule.Duration(), "main") {
+		if res.Code == http.StatusAccepted {
+			n++
+		}
+	}
+	used := processCPU() - cpu
+	b.StopTimer()
+	if n < b.N*9/10 {
+		b.Fatalf("%d answers of %d", n, b.N)
+	}
+	b.ReportMetric(float64(used.Microseconds())/float64(n), "cpu-µs/req")
+}
+
+// BenchmarkAttackLoopback runs a whole attack against a trivial in-process
+// server at 1000/s: the CPU per request is the bench's and the server's
+// together, like ceiling's http step. Run it with -benchtime=3000x or so.
+func BenchmarkAttackLoopback(b *testing.B) {
+	srv := loopbackServer(b)
+	a := benchAttack(b, srv.URL, loopbackSchedule(b))
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := processCPU()
