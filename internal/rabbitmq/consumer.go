@@ -92,9 +92,9 @@ func (c *Consumer) Run(ctx context.Context, handle func(ctx context.Context, par
 		return errors.New("rabbitmq: Consumer.Run needs a handle func")
 	}
 	if c.cfg.RebalanceInterval > 0 {
-		pctx, stopPolling := context.WithCancel(ctx)
+		pollCtx, stopPolling := context.WithCancel(ctx)
 		defer stopPolling()
-		go c.pollConsumers(pctx)
+		go c.pollConsumers(pollCtx)
 	}
 	url := redactURL(c.cfg.URL)
 	delay := c.cfg.ReconnectMin
