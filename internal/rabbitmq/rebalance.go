@@ -31,7 +31,11 @@ import (
 // most releasesPerRound a round keeps the handovers few at a time.
 const (
 	// releasesPerRound caps the partitions a Consumer releases per round.
-	releasesPerRound = 2
+	// A released partition may pass through a few workers before it finds
+	// one under its share, one hop a round, so the cap barely changes how
+	// many rounds the spread takes once it is over 4 (16 partitions over 4
+	// workers: 8 rounds at 2 a round, 5 at 4, 3 with no cap).
+	releasesPerRound = 4
 	// handoverWait is how long a released partition's handler may take to
 	// finish the requests it is running while this worker stays the
 	// partition's active consumer. After it the subscription is cancelled
