@@ -46,7 +46,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS = ./internal/auth:FuzzVerify \
 	./internal/docket:FuzzParseSubmission ./internal/docket:FuzzParseCredentials \
 	./internal/docket:FuzzDecodeMessage ./internal/docket:FuzzValidateIdempotencyKey \
-	./bench/scenario:FuzzParseScenario ./service:FuzzListArgs
+	./bench/scenario:FuzzParseScenario ./bench/attack:FuzzParseAccepted ./service:FuzzListArgs
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 30s), one after another (make test runs their seeds)
