@@ -96,13 +96,17 @@ func (db *DB) Backlog(ctx context.Context) (int64, error) {
 func (db *DB) Stalled(ctx context.Context, olderThan time.Duration, limit int) ([]docket.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, db.cfg.QueryTimeout)
 	defer cancel()
-	rows, _ := db.Pool.Query(ctx, `SELECT r.id, r.user_id, r.seq, r.type
-		FROM users u
-		JOIN user_progress p ON p.user_id = u.id
-		JOIN requests r ON r.user_id = u.id AND r.seq = u.next_seq
-		WHERE u.next_seq > p.finished_seq
-		  AND p.updated_at < now() - $1::interval
-		  AND r.accepted_at < now() - $1::interval
+	// The users with a backlog first (one pass over two small tables), and
+	// only then their newest rows: left to itself the planner probed the
+	// requests index once for every user, backlog or not, which at 11,600
+	// users took 200 ms a second.
+	rows, _ := db.Pool.Query(ctx, `WITH behind AS MATERIALIZED (
+			SELECT u.id, u.next_seq FROM users u JOIN user_progress p ON p.user_id = u.id
+			WHERE u.next_seq > p.finished_seq AND p.updated_at < now() - $1::interval
+		)
+		SELECT r.id, r.user_id, r.seq, r.type
+		FROM behind b JOIN requests r ON r.user_id = b.id AND r.seq = b.next_seq
+		WHERE r.accepted_at < now() - $1::interval
 		LIMIT $2`, olderThan, limit)
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (docket.Message, error) {
 		var (
