@@ -52,7 +52,7 @@ func (c Config) WithDefaults() Config {
 		c.MaxConns = 16
 	}
 	if c.Writers == 0 {
-		c.Writers = 4
+		c.Writers = 2
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 64
