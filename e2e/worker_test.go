@@ -65,14 +65,15 @@ func countStatus(t *testing.T, s *harness.Stack, status string) int {
 }
 
 // TestWorkerKilledMidProcessing kills (SIGKILL) the worker that holds every
-// partition while requests are being processed: its partitions move to the
-// standby worker (single active consumer), nothing is lost, nothing is
+// partition (rebalancing is off, so the first worker keeps them all) while
+// requests are being processed: its partitions move to the standby worker
+// (single active consumer), nothing is lost, nothing is
 // applied twice, and each user's order holds. Two flooding users make the
 // killed worker spill (ack early) deliveries beyond its lane depth, so the
 // requests it had acked but not run are recovered from the database by the
 // service's sweeper.
 func TestWorkerKilledMidProcessing(t *testing.T) {
-	s := harness.NewStack(t, 4, "PREFETCH=64", "LANE_DEPTH=4", "SWEEP_AFTER=1s", "SWEEP_INTERVAL=200ms")
+	s := harness.NewStack(t, 4, "PREFETCH=64", "LANE_DEPTH=4", "SWEEP_AFTER=1s", "SWEEP_INTERVAL=200ms", "REBALANCE_INTERVAL=0")
 	s.StartService()
 	active := s.StartWorker()
 	s.StartWorker() // standby: single active consumer gives the first worker every partition
