@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -210,6 +211,16 @@ func sanitizeMethod(m []byte) string {
 // close, anything else unreadable gets 400, both in API.md's shape and with
 // the client's X-Request-Id when its headers were read.
 func (a *app) serverError(ctx *fasthttp.RequestCtx, err error) {
+	// A read that timed out with no request to answer (a connection that
+	// sent nothing, or stalled in its body, until READ_TIMEOUT) is closed
+	// without an answer: HTTP clients keep spare connections in their
+	// pools, and a 400 written on one reaches the client later as an
+	// unsolicited response on an idle connection.
+	var idle *net.OpError
+	if errors.As(err, &idle) && error(idle) == err && idle.Timeout() {
+		_ = ctx.Conn().Close()
+		return
+	}
 	rid := newRequestIDOr(ctx.Request.Header.Peek("X-Request-Id")) // the headers are read when the body is too large
 	ctx.SetUserValue(requestIDKey, rid)
 	ctx.Response.Header.Set("X-Request-Id", rid)

@@ -215,7 +215,13 @@ func TestSlowClient(t *testing.T) {
 			if len(answer) > 0 && !strings.Contains(string(answer), "X-Request-Id: ") {
 				t.Errorf("answer without X-Request-Id: %q", answer)
 			}
-			t.Logf("closed after %s with %d bytes of answer", took, len(answer))
+			if tc.sent == "" && len(answer) > 0 {
+				t.Errorf("a connection that sent nothing got an answer: %q", answer)
+			}
+			if strings.HasPrefix(tc.name, "half a header") && len(answer) == 0 {
+				t.Errorf("a client cut off in its headers got no answer")
+			}
+			t.Logf("%s: closed after %s with %d bytes of answer", tc.name, took, len(answer))
 		})
 	}
 	// A prompt client is served.
