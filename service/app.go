@@ -174,13 +174,17 @@ func (a *app) sweep() {
 				delete(last, u)
 			}
 		}
+		due := stalled[:0]
 		for _, m := range stalled {
 			if _, recent := last[m.UserID]; recent {
 				continue
 			}
 			last[m.UserID] = now
-			a.publish(m)
-			sweepRepublished.Inc()
+			due = append(due, m)
+		}
+		if len(due) > 0 {
+			a.publish(a.ctx, due) // one batch, not a confirm wait each
+			sweepRepublished.Add(len(due))
 		}
 		if len(stalled) > 0 {
 			a.log.Info("sweeper published stalled requests again", "users", len(stalled))

@@ -174,38 +174,34 @@ func (a *app) submit(ctx *fasthttp.RequestCtx) {
 	a.respond(ctx, fasthttp.StatusAccepted, acceptedResponse{ID: acc.ID, Seq: acc.Seq, Status: docket.StatusQueued})
 }
 
-// publishAccepted publishes a batch of accepted requests, back to back on
-// one channel, and waits for the confirms. The intake writer calls it after
-// the batch commits and before the callers get their 202s. A failure is
-// logged and counted, not returned: the rows are durable and the sweeper
-// will publish them again.
+// publishAccepted publishes a batch of accepted requests. The intake
+// writer calls it after the batch commits and before the callers get their
+// 202s.
 func (a *app) publishAccepted(ctx context.Context, batch []postgres.Accepted) {
-	msgs := make([]rabbitmq.Outgoing, len(batch))
+	msgs := make([]docket.Message, len(batch))
 	for i, acc := range batch {
-		m := acc.Message()
-		msgs[i] = rabbitmq.Outgoing{
+		msgs[i] = acc.Message()
+	}
+	a.publish(ctx, msgs)
+}
+
+// publish sends msgs back to back on one channel, each to its user's
+// partition, and waits for the broker's confirms. A failure is logged and
+// counted, not returned: the rows are durable and the sweeper will publish
+// them again.
+func (a *app) publish(ctx context.Context, msgs []docket.Message) {
+	out := make([]rabbitmq.Outgoing, len(msgs))
+	for i, m := range msgs {
+		out[i] = rabbitmq.Outgoing{
 			RoutingKey: docket.RoutingKey(docket.Partition(m.UserID, a.cfg.RabbitMQ.Partitions)),
 			Body:       m.Encode(),
 		}
 	}
-	for i, err := range a.publisher.PublishBatch(ctx, msgs) {
+	for i, err := range a.publisher.PublishBatch(ctx, out) {
 		if err != nil {
 			intakeUnpublished.Inc()
-			a.log.Debug("publish failed; the sweeper will publish again", "request", batch[i].ID, "err", err)
+			a.log.Debug("publish failed; the sweeper will publish again", "request", msgs[i].ID, "err", err)
 		}
-	}
-}
-
-// publish sends m and waits for the broker's confirm. A failure is logged
-// and counted, not returned: the row is durable and the sweeper will
-// publish it again.
-func (a *app) publish(m docket.Message) {
-	ctx, cancel := context.WithTimeout(a.ctx, a.cfg.RabbitMQ.PublishTimeout)
-	defer cancel()
-	key := docket.RoutingKey(docket.Partition(m.UserID, a.cfg.RabbitMQ.Partitions))
-	if err := a.publisher.Publish(ctx, key, m.Encode()); err != nil {
-		intakeUnpublished.Inc()
-		a.log.Debug("publish failed; the sweeper will publish again", "request", m.ID, "err", err)
 	}
 }
 

@@ -327,3 +327,45 @@ func BenchmarkPublish(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
+
+// TestPublishBatch publishes one batch across the partitions with an
+// unroutable key in the middle: that message alone fails (returned), and
+// every other one arrives once, in the batch's order within its partition.
+func TestPublishBatch(t *testing.T) {
+	t.Parallel()
+	const partitions, n = 2, 40
+	cfg := testConfig(t, partitions)
+	var (
+		mu   sync.Mutex
+		last = map[int]int{}
+		got  atomic.Int64
+	)
+	startConsumer(t, cfg, ackAll(func(partition int, d amqp.Delivery) {
+		m := decodeTestMessage(t, d.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if m.Seq <= last[partition] {
+			t.Errorf("partition %d: seq %d after %d", partition, m.Seq, last[partition])
+		}
+		last[partition] = m.Seq
+		got.Add(1)
+	}))
+	p := newPublisher(t, cfg)
+	msgs := make([]Outgoing, n)
+	for i := range msgs {
+		msgs[i] = Outgoing{RoutingKey: docket.RoutingKey(i % partitions), Body: testMessage{Seq: i + 1}.encode()}
+	}
+	const bad = n / 2
+	msgs[bad].RoutingKey = "no-such-partition"
+	errs := p.PublishBatch(context.Background(), msgs)
+	for i, err := range errs {
+		if i == bad && !errors.Is(err, errReturned) {
+			t.Errorf("unroutable message: %v, want it returned", err)
+		}
+		if i != bad && err != nil {
+			t.Errorf("message %d: %v", i, err)
+		}
+	}
+	testenv.Eventually(t, 15*time.Second, func() bool { return got.Load() == n-1 },
+		"consumed %d of %d", &got, n-1)
+}
